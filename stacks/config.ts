@@ -1,0 +1,410 @@
+// The stack configuration, read once and validated before any resource is registered.
+//
+// Pulumi.yaml types the scalars; the structured values (cluster, nas, network, platform) are
+// parsed here with one schema, and every error names the key, the stack file and what is expected:
+//   homelab:nas.datasets[2].name: "default/a b" contains a space (Pulumi.lab.yaml)
+// Secrets are never read as plain values: they come back as secret Outputs.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import {
+    chartVersionPattern,
+    parentDataset,
+    parseIPv4,
+    parseIPv4Range,
+    pinnedVersionPattern,
+    rangeContains,
+    safeUserPropertyValue,
+    userPropertyPattern,
+    zfsDatasetNameProblem,
+    zfsPropertyRules,
+} from "./rules";
+
+export const configNamespace = "homelab";
+
+const ipv4 = z.string().refine(s => parseIPv4(s) !== undefined, s => ({ message: `"${s}" is not an IPv4 address` }));
+const pinnedVersion = (what: string) =>
+    z.string().regex(pinnedVersionPattern, { message: `is not a pinned ${what} version such as v1.11.5` });
+const duration = z.string().regex(/^\d+(s|m|h)$/, { message: "is not a duration such as 90s, 10m or 1h" });
+const talosPatch = z.record(z.unknown()).describe("a strategic-merge patch of the Talos machine config");
+
+export const nodeSchema = z.object({
+    /** Hostname of the node; also its Pulumi resource name, so it must never change. */
+    name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+        message: "is not a valid hostname (lowercase letters, digits and -, at most 63 characters)",
+    }),
+    /** Address of the node's Talos API (and, for control planes, its Kubernetes API). */
+    address: ipv4,
+    role: z.enum(["controlplane", "worker"]),
+    /** Disk Talos installs itself onto. */
+    installDisk: z.string().regex(/^\/dev\/[A-Za-z0-9/_-]+$/, { message: "is not a device path such as /dev/sda" }),
+    /** Patches for this node only, applied after the cluster and role patches. */
+    patches: z.array(talosPatch).default([]),
+}).strict();
+
+export const clusterSchema = z.object({
+    name: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, { message: "is not a DNS label" }),
+    /** The Kubernetes API endpoint every node and client uses: the node itself, or a VIP. */
+    endpoint: z.string().regex(/^https:\/\/[^/\s]+:\d+$/, { message: "is not an URL such as https://192.168.2.20:6443" }),
+    /** Shared virtual IP for several control planes (Talos-managed); none for a single node. */
+    vip: ipv4.optional(),
+    talosVersion: pinnedVersion("Talos"),
+    kubernetesVersion: pinnedVersion("Kubernetes"),
+    /** Installer image with the system extensions baked in (an Image Factory schematic). */
+    installerImage: z.string().regex(/^[a-z0-9.-]+(:\d+)?\/[a-z0-9._\/-]+:v\d+\.\d+\.\d+$/, {
+        message: "is not an installer image pinned to a Talos version, such as factory.talos.dev/installer/<schematic>:v1.11.5",
+    }),
+    applyMode: z.enum(["auto", "no_reboot", "reboot", "staged", "staged_if_needing_reboot"]).default("auto"),
+    /** How long Talos operations may retry (the provider's default is 10 minutes). */
+    operationTimeout: duration.default("10m"),
+    patches: z.object({
+        cluster: z.array(talosPatch).default([]),
+        controlplane: z.array(talosPatch).default([]),
+        worker: z.array(talosPatch).default([]),
+    }).strict().default({}),
+    nodes: z.array(nodeSchema).min(1, { message: "needs at least one node" }),
+}).strict();
+
+const zfsProperties = z.record(z.string()).superRefine((props, ctx) => {
+    for (const [key, value] of Object.entries(props)) {
+        const rule = zfsPropertyRules[key];
+        if (rule) {
+            if (!rule.test(value)) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `"${value}" is not valid: expected ${rule.describe}` });
+            }
+        } else if (userPropertyPattern.test(key)) {
+            if (!safeUserPropertyValue.test(value)) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `"${value}" has a character outside letters, digits and _ . : / , = @ + -` });
+            }
+        } else {
+            ctx.addIssue({
+                code: z.ZodIssueCode.custom, path: [key],
+                message: `is not a property this project manages (known: ${Object.keys(zfsPropertyRules).join(", ")}, or a user property module:name)`,
+            });
+        }
+    }
+});
+
+export const datasetSchema = z.object({
+    name: z.string().superRefine((name, ctx) => {
+        const problem = zfsDatasetNameProblem(name);
+        if (problem) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name}" ${problem}` });
+        }
+    }),
+    properties: zfsProperties.default({}),
+    /** Only a dataset that says so may ever be destroyed by this stack; all others are kept. */
+    allowDestroy: z.boolean().default(false),
+}).strict();
+
+export const nasSchema = z.object({
+    host: ipv4,
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { message: "is not a POSIX user name" }),
+    /** The NAS's SSH host key as `<type> <base64>`: pinned, never trusted on first use. */
+    hostKey: z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+=*$/, {
+        message: "is not an SSH public host key such as \"ssh-ed25519 AAAA...\" (ssh-keyscan prints it)",
+    }),
+    /** Run zfs through passwordless sudo (a non-root user on TrueNAS SCALE). */
+    sudo: z.boolean().default(true),
+    /** TrueNAS SCALE keeps zfs in /usr/sbin, which is not on a non-interactive PATH. */
+    zfsPath: z.string().regex(/^\/[A-Za-z0-9_.\/-]+$/, { message: "is not an absolute path" }).default("/usr/sbin/zfs"),
+    pool: z.string().superRefine((name, ctx) => {
+        const problem = zfsDatasetNameProblem(name);
+        if (problem || name.includes("/")) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name}" is not a pool name${problem ? `: it ${problem}` : ""}` });
+        }
+    }),
+    datasets: z.array(datasetSchema).default([]),
+    /** The datasets each democratic-csi driver provisions under; they must be listed in datasets. */
+    csi: z.object({
+        iscsi: z.object({ parent: z.string(), snapshots: z.string() }).strict(),
+        nfs: z.object({ parent: z.string(), snapshots: z.string() }).strict(),
+    }).strict(),
+}).strict();
+
+export const networkSchema = z.object({
+    /** MetalLB address ranges, each "first-last" or a single address. */
+    metallbAddresses: z.array(z.string()).min(1, { message: "needs at least one address range" }),
+    /** Traefik's LoadBalancer address; must be inside a MetalLB range. */
+    ingressAddress: ipv4,
+    /** The DNS zone certificates are issued for. */
+    domain: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, { message: "is not a domain name" }),
+}).strict();
+
+const chartSchema = z.object({
+    repo: z.string().regex(/^(https?|oci):\/\/\S+$/, { message: "is not a chart repository URL" }),
+    chart: z.string().regex(/^[a-z0-9-]+$/, { message: "is not a chart name" }),
+    version: z.string().regex(chartVersionPattern, { message: "is not a pinned chart version (an exact version such as 1.2.3; no ranges)" }),
+}).strict();
+
+export const platformSchema = z.object({
+    charts: z.object({
+        metallb: chartSchema,
+        traefik: chartSchema,
+        certManager: chartSchema,
+        democraticCsi: chartSchema,
+        kubePrometheusStack: chartSchema,
+        argocd: chartSchema,
+    }).strict(),
+    /** How Helm releases wait. Production waits for readiness; a cluster with no kubelet cannot. */
+    helm: z.object({
+        skipAwait: z.boolean().default(false),
+        timeoutSeconds: z.number().int().min(30).default(600),
+        disableHooks: z.boolean().default(false),
+        /** Register admission webhooks (cert-manager, MetalLB, Prometheus operator). */
+        webhooks: z.boolean().default(true),
+    }).strict().default({}),
+    letsEncrypt: z.object({
+        email: z.string().email({ message: "is not an email address" }),
+    }).strict(),
+    argocd: z.object({
+        repoURL: z.string().regex(/^(https:\/\/|ssh:\/\/|git@)\S+$/, { message: "is not a Git repository URL" }),
+        path: z.string().min(1),
+        targetRevision: z.string().min(1).default("HEAD"),
+        /** User name for HTTPS repository credentials (the token is the secret homelab:gitToken). */
+        username: z.string().optional(),
+    }).strict(),
+    grafana: z.object({
+        storageClass: z.enum(["truenas-iscsi", "truenas-nfs"]).default("truenas-iscsi"),
+        storageSize: z.string().regex(/^\d+(Mi|Gi|Ti)$/, { message: "is not a Kubernetes quantity such as 10Gi" }).default("10Gi"),
+    }).strict().default({}),
+}).strict();
+
+export type NodeConfig = z.infer<typeof nodeSchema>;
+export type ClusterConfig = z.infer<typeof clusterSchema>;
+export type DatasetConfig = z.infer<typeof datasetSchema>;
+export type NasConfig = z.infer<typeof nasSchema>;
+export type NetworkConfig = z.infer<typeof networkSchema>;
+export type PlatformConfig = z.infer<typeof platformSchema>;
+
+/** The validated, non-secret part of a stack's configuration. */
+export interface StackSettings {
+    readonly stack: string;
+    readonly cluster: ClusterConfig;
+    readonly nas: NasConfig;
+    readonly network: NetworkConfig;
+    readonly platform: PlatformConfig;
+}
+
+/** The secret part: every value is a secret Output and stays one. */
+export interface StackSecrets {
+    readonly nasSshPrivateKey: pulumi.Output<string>;
+    readonly truenasApiKey: pulumi.Output<string>;
+    readonly cloudflareApiToken: pulumi.Output<string>;
+    readonly gitToken: pulumi.Output<string>;
+}
+
+export interface StackConfig extends StackSettings {
+    readonly secrets: StackSecrets;
+}
+
+/** The structured keys and the schema of each. */
+const structuredKeys = {
+    cluster: clusterSchema,
+    nas: nasSchema,
+    network: networkSchema,
+    platform: platformSchema,
+} as const;
+
+/** Secret keys, with what each is for (used in the error that tells how to set one). */
+export const secretKeys: Readonly<Record<keyof StackSecrets, string>> = {
+    nasSshPrivateKey: "the private key of the NAS SSH user (OpenSSH format)",
+    truenasApiKey: "a TrueNAS API key for democratic-csi",
+    cloudflareApiToken: "a Cloudflare API token with DNS edit rights, for Let's Encrypt DNS-01",
+    gitToken: "a token ArgoCD uses to read the GitOps repository",
+};
+
+export class ConfigError extends Error {
+    constructor(readonly problems: readonly string[]) {
+        super(`invalid stack configuration:\n  ${problems.join("\n  ")}`);
+        this.name = "ConfigError";
+    }
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+    return path.map(p => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("");
+}
+
+/**
+ * Validates the raw structured config of a stack (the object form of `homelab:*` keys) and the
+ * rules that span keys. Pure: tests call it with plain objects.
+ */
+export function parseStackSettings(stack: string, raw: Readonly<Record<string, unknown>>): StackSettings {
+    const file = `Pulumi.${stack}.yaml`;
+    const problems: string[] = [];
+    const parsed: Record<string, unknown> = {};
+    for (const [key, schema] of Object.entries(structuredKeys)) {
+        const value = raw[key];
+        if (value === undefined) {
+            problems.push(`${configNamespace}:${key}: is missing (${file})`);
+            continue;
+        }
+        const result = (schema as z.ZodTypeAny).safeParse(value);
+        if (result.success) {
+            parsed[key] = result.data;
+        } else {
+            for (const issue of result.error.issues) {
+                problems.push(`${configNamespace}:${key}${formatPath(issue.path)}: ${describeIssue(issue)} (${file})`);
+            }
+        }
+    }
+    if (problems.length === 0) {
+        problems.push(...crossKeyProblems(parsed as unknown as StackSettings).map(p => `${p} (${file})`));
+    }
+    if (problems.length > 0) {
+        throw new ConfigError(problems);
+    }
+    return { stack, ...(parsed as Omit<StackSettings, "stack">) };
+}
+
+function describeIssue(issue: z.ZodIssue): string {
+    switch (issue.code) {
+        case z.ZodIssueCode.invalid_type:
+            return issue.received === "undefined" ? "is required" : `expected ${issue.expected}, got ${issue.received}`;
+        case z.ZodIssueCode.unrecognized_keys:
+            return `unknown key(s) ${issue.keys.map(k => `"${k}"`).join(", ")}`;
+        case z.ZodIssueCode.invalid_enum_value:
+            return `"${issue.received}" is not one of ${issue.options.join(", ")}`;
+        default:
+            return issue.message;
+    }
+}
+
+/** Rules that involve more than one value: uniqueness, address plans, dataset trees. */
+export function crossKeyProblems(s: StackSettings): string[] {
+    const problems: string[] = [];
+    const ns = configNamespace;
+
+    // Nodes: unique names and addresses; an odd number of control planes (etcd quorum).
+    const seenNames = new Map<string, number>();
+    const seenAddresses = new Map<string, number>();
+    s.cluster.nodes.forEach((node, i) => {
+        const byName = seenNames.get(node.name);
+        if (byName !== undefined) {
+            problems.push(`${ns}:cluster.nodes[${i}].name: "${node.name}" is already the name of nodes[${byName}]`);
+        }
+        seenNames.set(node.name, i);
+        const byAddress = seenAddresses.get(node.address);
+        if (byAddress !== undefined) {
+            problems.push(`${ns}:cluster.nodes[${i}].address: ${node.address} is already the address of nodes[${byAddress}]`);
+        }
+        seenAddresses.set(node.address, i);
+    });
+    const controlPlanes = s.cluster.nodes.filter(n => n.role === "controlplane").length;
+    if (controlPlanes === 0) {
+        problems.push(`${ns}:cluster.nodes: needs at least one node with role controlplane`);
+    } else if (controlPlanes % 2 === 0) {
+        problems.push(`${ns}:cluster.nodes: has ${controlPlanes} control planes; etcd needs an odd number (1, 3, 5) to keep quorum`);
+    }
+    if (controlPlanes > 1 && s.cluster.vip === undefined) {
+        problems.push(`${ns}:cluster.vip: is required with ${controlPlanes} control planes (the shared API address)`);
+    }
+    const endpointHost = /^https:\/\/([^:/]+)/.exec(s.cluster.endpoint)?.[1];
+    if (s.cluster.vip !== undefined && endpointHost !== s.cluster.vip) {
+        problems.push(`${ns}:cluster.endpoint: ${s.cluster.endpoint} should use the VIP ${s.cluster.vip}`);
+    }
+    if (s.cluster.vip === undefined && endpointHost !== undefined && parseIPv4(endpointHost) !== undefined &&
+        !s.cluster.nodes.some(n => n.role === "controlplane" && n.address === endpointHost)) {
+        problems.push(`${ns}:cluster.endpoint: ${endpointHost} is neither a control plane's address nor a VIP`);
+    }
+    const installerTag = s.cluster.installerImage.split(":").pop();
+    if (installerTag !== s.cluster.talosVersion) {
+        problems.push(`${ns}:cluster.installerImage: is tagged ${installerTag}, not talosVersion ${s.cluster.talosVersion}`);
+    }
+
+    // Addresses: MetalLB ranges parse, do not hold a node, the VIP or the NAS; ingress inside one.
+    const ranges: { text: string; range: ReturnType<typeof parseIPv4Range> }[] = [];
+    s.network.metallbAddresses.forEach((text, i) => {
+        try {
+            ranges.push({ text, range: parseIPv4Range(text) });
+        } catch (e) {
+            problems.push(`${ns}:network.metallbAddresses[${i}]: ${(e as Error).message}`);
+        }
+    });
+    const inPool = (address: string) => ranges.find(r => rangeContains(r.range, parseIPv4(address)!));
+    if (s.cluster.vip !== undefined && inPool(s.cluster.vip)) {
+        problems.push(`${ns}:cluster.vip: ${s.cluster.vip} is inside the MetalLB range ${inPool(s.cluster.vip)!.text}`);
+    }
+    s.cluster.nodes.forEach((node, i) => {
+        const r = inPool(node.address);
+        if (r) {
+            problems.push(`${ns}:cluster.nodes[${i}].address: ${node.address} is inside the MetalLB range ${r.text}`);
+        }
+    });
+    if (inPool(s.nas.host)) {
+        problems.push(`${ns}:nas.host: ${s.nas.host} is inside the MetalLB range ${inPool(s.nas.host)!.text}`);
+    }
+    if (ranges.length === s.network.metallbAddresses.length && !inPool(s.network.ingressAddress)) {
+        problems.push(`${ns}:network.ingressAddress: ${s.network.ingressAddress} is outside every MetalLB range (${s.network.metallbAddresses.join(", ")})`);
+    }
+
+    // Datasets: inside the pool, unique, parents listed (or the pool) before children.
+    const datasetIndex = new Map<string, number>();
+    s.nas.datasets.forEach((ds, i) => {
+        const key = `${ns}:nas.datasets[${i}].name`;
+        if (ds.name !== s.nas.pool && !ds.name.startsWith(`${s.nas.pool}/`)) {
+            problems.push(`${key}: "${ds.name}" is not inside pool "${s.nas.pool}"`);
+        }
+        if (datasetIndex.has(ds.name)) {
+            problems.push(`${key}: "${ds.name}" is already listed as datasets[${datasetIndex.get(ds.name)}]`);
+        }
+        const parent = parentDataset(ds.name);
+        if (parent !== undefined && parent !== s.nas.pool && !datasetIndex.has(parent)) {
+            problems.push(`${key}: parent "${parent}" must be listed before "${ds.name}"`);
+        }
+        datasetIndex.set(ds.name, i);
+    });
+    const csiDatasets: [string, string][] = [
+        ["csi.iscsi.parent", s.nas.csi.iscsi.parent],
+        ["csi.iscsi.snapshots", s.nas.csi.iscsi.snapshots],
+        ["csi.nfs.parent", s.nas.csi.nfs.parent],
+        ["csi.nfs.snapshots", s.nas.csi.nfs.snapshots],
+    ];
+    for (const [key, name] of csiDatasets) {
+        if (!datasetIndex.has(name)) {
+            problems.push(`${ns}:nas.${key}: "${name}" is not one of nas.datasets`);
+        }
+    }
+    // democratic-csi rejects parents nested inside each other.
+    for (const [keyA, a] of csiDatasets) {
+        for (const [keyB, b] of csiDatasets) {
+            if (keyA !== keyB && b.startsWith(`${a}/`)) {
+                problems.push(`${ns}:nas.${keyB}: "${b}" is nested inside ${keyA} "${a}"; democratic-csi needs separate trees`);
+            }
+        }
+    }
+    return problems;
+}
+
+/** Reads and validates this stack's configuration from the Pulumi runtime. */
+export function loadStackConfig(): StackConfig {
+    const cfg = new pulumi.Config(configNamespace);
+    const stack = pulumi.getStack();
+    const raw: Record<string, unknown> = {};
+    for (const key of Object.keys(structuredKeys)) {
+        try {
+            raw[key] = cfg.getObject(key);
+        } catch (e) {
+            throw new ConfigError([`${configNamespace}:${key}: is not valid YAML/JSON: ${(e as Error).message} (Pulumi.${stack}.yaml)`]);
+        }
+    }
+    const settings = parseStackSettings(stack, raw);
+    return { ...settings, secrets: loadSecrets(cfg, stack) };
+}
+
+function loadSecrets(cfg: pulumi.Config, stack: string): StackSecrets {
+    const missing = (Object.keys(secretKeys) as (keyof StackSecrets)[]).filter(k => cfg.getSecret(k) === undefined);
+    if (missing.length > 0) {
+        throw new ConfigError(missing.map(k =>
+            `${configNamespace}:${k}: is missing: ${secretKeys[k]}; set it with ` +
+            `\`npm run pulumi -- config set --secret --stack ${stack} ${configNamespace}:${k} <value>\`` +
+            (k === "nasSshPrivateKey" ? ` (or: ... config set --secret ${configNamespace}:${k} < ~/.ssh/truenas_csi)` : "")));
+    }
+    const read = (k: keyof StackSecrets) => cfg.requireSecret(k);
+    return {
+        nasSshPrivateKey: read("nasSshPrivateKey"),
+        truenasApiKey: read("truenasApiKey"),
+        cloudflareApiToken: read("cloudflareApiToken"),
+        gitToken: read("gitToken"),
+    };
+}

@@ -1,0 +1,43 @@
+# The project's environment, sourced by every toolchain script (never executed on its own).
+# Everything built or downloaded lives under HOMELAB_CACHE, outside the work tree, so a fresh
+# clone on the same machine reuses it and `git clean` never throws away an hour of builds.
+
+HOMELAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export HOMELAB_ROOT
+export HOMELAB_CACHE="${HOMELAB_CACHE:-$HOME/.cache/homelab-iac}"
+
+# shellcheck source=versions.env
+source "$HOMELAB_ROOT/toolchain/versions.env"
+
+# Go: module and build caches of our own, so builds are keyed by exactly what we pin.
+export GOMODCACHE="$HOMELAB_CACHE/go/mod"
+export GOCACHE="$HOMELAB_CACHE/go/build"
+export GOFLAGS=-mod=mod
+export CGO_ENABLED=0
+export GOTOOLCHAIN=local
+
+# The CLI and its Node.js language host sit side by side; provider plugins are installed into
+# PULUMI_HOME's plugin cache at the exact versions the npm SDKs ask for.
+export HOMELAB_PULUMI_BIN="$HOMELAB_CACHE/bin/pulumi-v$PULUMI_VERSION"
+export HOMELAB_PROVIDER_BIN="$HOMELAB_CACHE/bin/providers"
+export PULUMI_HOME="${PULUMI_HOME:-$HOMELAB_CACHE/pulumi-home}"
+export PATH="$HOMELAB_PULUMI_BIN:$HOMELAB_ROOT/node_modules/.bin:$PATH"
+
+# Nothing may be fetched at run time: a missing plugin fails at once instead of trying the network.
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
+export PULUMI_SKIP_CONFIRMATIONS=true
+
+# State: a file backend inside the work tree unless the operator points elsewhere
+# (s3://..., https://api.pulumi.com, file://...).
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$HOMELAB_ROOT/.pulumi-state}"
+
+# Provider plugin names, in build order (small first).
+HOMELAB_PROVIDERS=(command kubernetes random talos)
+
+provider_version() {
+  local var
+  var="$(echo "$1" | tr '[:lower:]' '[:upper:]')_PROVIDER_VERSION"
+  echo "${!var}"
+}

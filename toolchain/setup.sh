@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# One idempotent set-up step for a fresh machine of this kind (Debian, Go, Node.js, root):
+#   1. Debian packages the tools and the lab need;
+#   2. the Pulumi CLI and the project's Node.js language host, built from Go modules;
+#   3. the provider plugins, built from Go modules and installed into PULUMI_HOME's plugin cache;
+#   4. the @pulumiverse/talos Node SDK, generated from the talos plugin into sdks/talos;
+#   5. npm dependencies.
+# Everything heavy is cached under $HOMELAB_CACHE (default ~/.cache/homelab-iac); a warm run only
+# checks stamps. --quiet prints nothing when there is nothing to do.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+quiet=false
+[[ "${1:-}" == "--quiet" ]] && quiet=true
+
+say() { $quiet || printf '[setup] %s\n' "$*"; }
+step() { printf '[setup] %s\n' "$*"; quiet=false; }
+
+mkdir -p "$HOMELAB_CACHE"
+# One set-up at a time: `npm test` and `npm run lab` both start with this step.
+exec 9>"$HOMELAB_CACHE/setup.lock"
+flock 9
+
+started=$SECONDS
+
+# --- 1. Debian packages -------------------------------------------------------------------
+# iproute2/util-linux: network namespaces for secret-less previews; openssh + zfs-fuse: lab NAS.
+debian_packages=(iproute2 util-linux openssh-server openssh-client zfs-fuse sudo)
+missing=()
+for p in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  step "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  # zfs-fuse's and sshd's maintainer scripts try to start services; the lab starts its own.
+  RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. Pulumi CLI + Node.js language host -----------------------------------------------------
+build_go_tool() { # <output> <package> ; built from toolchain/go, whose go.sum fixes the graph
+  local out=$1 pkg=$2 t0=$SECONDS
+  step "building $(basename "$out") v$PULUMI_VERSION (cold: ~10-20 min on 2 cores)"
+  mkdir -p "$(dirname "$out")"
+  (cd "$HOMELAB_ROOT/toolchain/go" &&
+    go build -tags osusergo,grpcnotrace \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+      -o "$out.tmp" "$pkg")
+  mv "$out.tmp" "$out"
+  step "built $(basename "$out") in $((SECONDS - t0))s"
+}
+[[ -x "$HOMELAB_PULUMI_BIN/pulumi" ]] ||
+  build_go_tool "$HOMELAB_PULUMI_BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+# The host is rebuilt whenever its source changes (it is the project's own code).
+lh_stamp="$(cat "$HOMELAB_ROOT"/toolchain/go/go.sum "$HOMELAB_ROOT"/toolchain/go/cmd/pulumi-language-nodejs/*.go | sha256sum | cut -c1-16)"
+if [[ "$(cat "$HOMELAB_PULUMI_BIN/.language-host.stamp" 2>/dev/null)" != "$lh_stamp" ]]; then
+  build_go_tool "$HOMELAB_PULUMI_BIN/pulumi-language-nodejs" ./cmd/pulumi-language-nodejs
+  echo "$lh_stamp" >"$HOMELAB_PULUMI_BIN/.language-host.stamp"
+fi
+
+# --- 3. Provider plugins -----------------------------------------------------------------------
+for name in "${HOMELAB_PROVIDERS[@]}"; do
+  version="$(provider_version "$name")"
+  bin="$HOMELAB_PROVIDER_BIN/$name-v$version/pulumi-resource-$name"
+  if [[ ! -x "$bin" ]]; then
+    step "building provider $name v$version (cold: minutes to tens of minutes)"
+    t0=$SECONDS
+    bash "$HOMELAB_ROOT/toolchain/providers/$name.sh" "$bin"
+    step "built provider $name in $((SECONDS - t0))s"
+  fi
+  if [[ ! -x "$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name" ]]; then
+    say "installing plugin $name v$version into $PULUMI_HOME"
+    pulumi plugin install resource "$name" "$version" --file "$bin" >/dev/null
+  fi
+done
+
+# --- 4. The talos Node SDK (generated, never committed) ----------------------------------------
+talos_sdk="$HOMELAB_ROOT/sdks/talos"
+talos_stamp="talos-$TALOS_PROVIDER_VERSION-pulumi-$PULUMI_VERSION"
+if [[ "$(cat "$talos_sdk/.generated" 2>/dev/null)" != "$talos_stamp" ]]; then
+  step "generating @pulumiverse/talos v$TALOS_PROVIDER_VERSION into sdks/talos"
+  rm -rf "$talos_sdk" "$talos_sdk.tmp"
+  pulumi package gen-sdk "$HOMELAB_PROVIDER_BIN/talos-v$TALOS_PROVIDER_VERSION/pulumi-resource-talos" \
+    --language nodejs --out "$talos_sdk.tmp" >/dev/null
+  mv "$talos_sdk.tmp/nodejs" "$talos_sdk"
+  rm -rf "$talos_sdk.tmp"
+  # The SDK must share the program's single copy of @pulumi/pulumi (two copies break resource
+  # identity), so it declares no dependencies of its own; Node finds the root's node_modules.
+  node -e '
+    const fs = require("fs"); const f = process.argv[1];
+    const p = JSON.parse(fs.readFileSync(f, "utf8"));
+    p.version = process.argv[2];
+    delete p.dependencies; delete p.devDependencies; delete p.scripts;
+    fs.writeFileSync(f, JSON.stringify(p, null, 2) + "\n");' \
+    "$talos_sdk/package.json" "$TALOS_PROVIDER_VERSION"
+  rm -f "$HOMELAB_ROOT/node_modules/.setup-stamp"
+fi
+
+# --- 5. npm dependencies -----------------------------------------------------------------------
+npm_stamp="$(cat "$HOMELAB_ROOT/package-lock.json" "$talos_sdk/package.json" | sha256sum | cut -c1-16)"
+if [[ "$(cat "$HOMELAB_ROOT/node_modules/.setup-stamp" 2>/dev/null)" != "$npm_stamp" ]]; then
+  step "installing npm dependencies"
+  (cd "$HOMELAB_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$npm_stamp" >"$HOMELAB_ROOT/node_modules/.setup-stamp"
+fi
+if [[ ! -f "$talos_sdk/bin/index.js" ]]; then
+  step "compiling @pulumiverse/talos"
+  (cd "$talos_sdk" && "$HOMELAB_ROOT/node_modules/.bin/tsc" -p tsconfig.json)
+  echo "$talos_stamp" >"$talos_sdk/.generated"
+fi
+
+say "toolchain ready in $((SECONDS - started))s: pulumi v$PULUMI_VERSION, providers:$(for n in "${HOMELAB_PROVIDERS[@]}"; do printf ' %s@%s' "$n" "$(provider_version "$n")"; done)"
