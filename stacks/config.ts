@@ -344,6 +344,7 @@ export function crossKeyProblems(s: StackSettings): string[] {
         const key = `${ns}:nas.datasets[${i}].name`;
         if (ds.name !== s.nas.pool && !ds.name.startsWith(`${s.nas.pool}/`)) {
             problems.push(`${key}: "${ds.name}" is not inside pool "${s.nas.pool}"`);
+            return;
         }
         if (datasetIndex.has(ds.name)) {
             problems.push(`${key}: "${ds.name}" is already listed as datasets[${datasetIndex.get(ds.name)}]`);

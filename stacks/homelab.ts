@@ -1,0 +1,33 @@
+// The homelab, composed from validated config: Talos node(s) → Kubernetes provider → platform,
+// with the NAS datasets alongside. index.ts calls this; tests call it under mocks.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as talos from "@pulumiverse/talos";
+import { TalosCluster } from "../components/talos/cluster";
+import type { StackConfig } from "./config";
+
+export interface Homelab {
+    readonly talos: TalosCluster;
+    /** The provider every Kubernetes resource uses: built from the cluster's own kubeconfig. */
+    readonly kubernetes: k8s.Provider;
+    readonly kubeconfig: pulumi.Output<string>;
+    readonly talosconfig: pulumi.Output<string>;
+}
+
+export function defineHomelab(config: StackConfig): Homelab {
+    const talosProvider = new talos.Provider("talos", {});
+    const cluster = new TalosCluster(config.cluster.name, { cluster: config.cluster, provider: talosProvider });
+
+    const kubernetes = new k8s.Provider("kubernetes", {
+        kubeconfig: cluster.kubeconfig,
+        // Server-side apply lets Helm-managed and Pulumi-managed fields coexist.
+        enableServerSideApply: true,
+    }, { dependsOn: [cluster.bootstrap] });
+
+    return {
+        talos: cluster,
+        kubernetes,
+        kubeconfig: cluster.kubeconfig,
+        talosconfig: cluster.talosconfig,
+    };
+}

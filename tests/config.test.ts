@@ -1,0 +1,110 @@
+import * as assert from "assert";
+import { ConfigError, parseStackSettings } from "../stacks/config";
+import { clone, rawStackConfig } from "./stackfiles";
+
+/** The problems a config yields, or [] when it is valid. */
+function problems(raw: Record<string, unknown>, stack = "lab"): readonly string[] {
+    try {
+        parseStackSettings(stack, raw);
+        return [];
+    } catch (e) {
+        if (e instanceof ConfigError) {
+            return e.problems;
+        }
+        throw e;
+    }
+}
+
+/** Applies `edit` to a copy of the lab stack's config and returns its problems. */
+function labWith(edit: (c: any) => void): readonly string[] {
+    const raw = clone(rawStackConfig("lab"));
+    edit(raw);
+    return problems(raw);
+}
+
+describe("stack configuration", () => {
+    for (const stack of ["lab", "homelab"]) {
+        it(`accepts the committed Pulumi.${stack}.yaml`, () => {
+            assert.deepStrictEqual(problems(rawStackConfig(stack), stack), []);
+        });
+    }
+
+    it("describes the homelab of the owner's notes", () => {
+        const s = parseStackSettings("homelab", rawStackConfig("homelab"));
+        assert.deepStrictEqual(s.cluster.nodes.map(n => [n.name, n.address, n.role]), [["sever-it01", "192.168.2.20", "controlplane"]]);
+        assert.strictEqual(s.cluster.talosVersion, "v1.11.5");
+        assert.strictEqual(s.cluster.kubernetesVersion, "v1.34.1");
+        assert.strictEqual(s.nas.host, "192.168.2.30");
+        assert.strictEqual(s.nas.pool, "default");
+        assert.strictEqual(s.nas.zfsPath, "/usr/sbin/zfs");
+        assert.deepStrictEqual(s.network.metallbAddresses, ["192.168.2.100-192.168.2.110"]);
+        assert.ok(s.nas.datasets.some(d => d.name === "default/k8s-pv/iscsi"));
+        assert.ok(s.nas.datasets.some(d => d.name === "default/smb-share"));
+        assert.ok(!s.nas.datasets.some(d => d.name === "default/k8s-pv/talos-iscsi-share"), "the old zvol is never managed");
+    });
+
+    it("gives the lab the homelab's shape on loopback only", () => {
+        const lab = parseStackSettings("lab", rawStackConfig("lab"));
+        const home = parseStackSettings("homelab", rawStackConfig("homelab"));
+        assert.deepStrictEqual(Object.keys(lab).sort(), Object.keys(home).sort());
+        assert.deepStrictEqual(lab.nas.datasets.map(d => d.name), home.nas.datasets.map(d => d.name));
+        const addresses = [lab.nas.host, ...lab.cluster.nodes.map(n => n.address), lab.network.ingressAddress];
+        assert.ok(addresses.every(a => a.startsWith("127.")), addresses.join(", "));
+    });
+
+    // Each message is part of the interface: exact text, naming key and stack file.
+    const cases: [string, (c: any) => void, string][] = [
+        ["a node address that is not an IP", c => { c.cluster.nodes[0].address = "127.0.10.300"; },
+            'homelab:cluster.nodes[0].address: "127.0.10.300" is not an IPv4 address (Pulumi.lab.yaml)'],
+        ["a dataset name with a space", c => { c.nas.datasets[2].name = "default/a b"; },
+            'homelab:nas.datasets[2].name: "default/a b" contains a space (Pulumi.lab.yaml)'],
+        ["a MetalLB range that ends before it starts", c => { c.network.metallbAddresses = ["127.0.10.110-127.0.10.100"]; },
+            'homelab:network.metallbAddresses[0]: range "127.0.10.110-127.0.10.100" ends (127.0.10.100) before it starts (127.0.10.110) (Pulumi.lab.yaml)'],
+        ["a Talos version that is not a version", c => { c.cluster.talosVersion = "latest"; },
+            "homelab:cluster.talosVersion: is not a pinned Talos version such as v1.11.5 (Pulumi.lab.yaml)"],
+        ["a Kubernetes version range", c => { c.cluster.kubernetesVersion = "1.34"; },
+            "homelab:cluster.kubernetesVersion: is not a pinned Kubernetes version such as v1.11.5 (Pulumi.lab.yaml)"],
+        ["an unpinned chart", c => { c.platform.charts.traefik.version = "^37.0.0"; },
+            "homelab:platform.charts.traefik.version: is not a pinned chart version (an exact version such as 1.2.3; no ranges) (Pulumi.lab.yaml)"],
+        ["a duplicate node name", c => { c.cluster.nodes.push({ ...c.cluster.nodes[0], address: "127.0.10.5", role: "worker" }); },
+            'homelab:cluster.nodes[1].name: "lab-cp1" is already the name of nodes[0] (Pulumi.lab.yaml)'],
+        ["a duplicate node address", c => { c.cluster.nodes.push({ ...c.cluster.nodes[0], name: "lab-w1", role: "worker" }); },
+            "homelab:cluster.nodes[1].address: 127.0.10.2 is already the address of nodes[0] (Pulumi.lab.yaml)"],
+        ["an even number of control planes", c => {
+            c.cluster.vip = "127.0.10.9"; c.cluster.endpoint = "https://127.0.10.9:6443";
+            c.cluster.nodes.push({ ...c.cluster.nodes[0], name: "lab-cp2", address: "127.0.10.5" });
+        }, "homelab:cluster.nodes: has 2 control planes; etcd needs an odd number (1, 3, 5) to keep quorum (Pulumi.lab.yaml)"],
+        ["a VIP inside the MetalLB pool", c => { c.cluster.vip = "127.0.10.101"; c.cluster.endpoint = "https://127.0.10.101:6443"; },
+            "homelab:cluster.vip: 127.0.10.101 is inside the MetalLB range 127.0.10.100-127.0.10.110 (Pulumi.lab.yaml)"],
+        ["an ingress address outside the pool", c => { c.network.ingressAddress = "127.0.10.50"; },
+            "homelab:network.ingressAddress: 127.0.10.50 is outside every MetalLB range (127.0.10.100-127.0.10.110) (Pulumi.lab.yaml)"],
+        ["a child dataset listed before its parent", c => { c.nas.datasets.unshift({ name: "default/apps/db" }, { name: "default/apps" }); },
+            'homelab:nas.datasets[0].name: parent "default/apps" must be listed before "default/apps/db" (Pulumi.lab.yaml)'],
+        ["a dataset outside the pool", c => { c.nas.datasets.push({ name: "tank/x" }); },
+            'homelab:nas.datasets[5].name: "tank/x" is not inside pool "default" (Pulumi.lab.yaml)'],
+        ["a quota that is not a size", c => { c.nas.datasets[0].properties = { quota: "lots" }; },
+            'homelab:nas.datasets[0].properties.quota: "lots" is not valid: expected none or a size such as 50G (Pulumi.lab.yaml)'],
+        ["a property value that could break out of a shell", c => { c.nas.datasets[0].properties = { "org.homelab:note": "x;reboot" }; },
+            'homelab:nas.datasets[0].properties.org.homelab:note: "x;reboot" has a character outside letters, digits and _ . : / , = @ + - (Pulumi.lab.yaml)'],
+        ["a dataset name with a shell character", c => { c.nas.datasets[0].name = "default/$(reboot)"; },
+            'homelab:nas.datasets[0].name: "default/$(reboot)" has the component "$(reboot)" with a character ZFS does not allow (letters, digits, _ - . : only) (Pulumi.lab.yaml)'],
+        ["nested CSI parents", c => { c.nas.csi.nfs.snapshots = "default/k8s-pv/iscsi/snaps"; c.nas.datasets.push({ name: "default/k8s-pv/iscsi/snaps" }); },
+            'homelab:nas.csi.nfs.snapshots: "default/k8s-pv/iscsi/snaps" is nested inside csi.iscsi.parent "default/k8s-pv/iscsi"; democratic-csi needs separate trees (Pulumi.lab.yaml)'],
+        ["an unknown key", c => { c.nas.hostkey = c.nas.hostKey; },
+            'homelab:nas: unknown key(s) "hostkey" (Pulumi.lab.yaml)'],
+        ["a missing structured key", c => { delete c.network; },
+            "homelab:network: is missing (Pulumi.lab.yaml)"],
+        ["an unknown apply mode", c => { c.cluster.applyMode = "yolo"; },
+            'homelab:cluster.applyMode: "yolo" is not one of auto, no_reboot, reboot, staged, staged_if_needing_reboot (Pulumi.lab.yaml)'],
+    ];
+    for (const [what, edit, message] of cases) {
+        it(`rejects ${what}, naming the key`, () => {
+            assert.deepStrictEqual(labWith(edit), [message]);
+        });
+    }
+
+    it("reports every problem at once, not only the first", () => {
+        const found = labWith(c => { c.cluster.talosVersion = "x"; c.nas.port = 0; });
+        assert.strictEqual(found.length, 2, found.join("\n"));
+    });
+});
