@@ -1,13 +1,16 @@
 // The homelab, composed from validated config: Talos node(s) → Kubernetes provider → platform,
 // with the NAS datasets alongside. index.ts calls this; tests call it under mocks.
+import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as talos from "@pulumiverse/talos";
+import { NasDatasets } from "../components/nas/datasets";
 import { TalosCluster } from "../components/talos/cluster";
 import type { StackConfig } from "./config";
 
 export interface Homelab {
     readonly talos: TalosCluster;
+    readonly nas: NasDatasets;
     /** The provider every Kubernetes resource uses: built from the cluster's own kubeconfig. */
     readonly kubernetes: k8s.Provider;
     readonly kubeconfig: pulumi.Output<string>;
@@ -24,8 +27,16 @@ export function defineHomelab(config: StackConfig): Homelab {
         enableServerSideApply: true,
     }, { dependsOn: [cluster.bootstrap] });
 
+    const nas = new NasDatasets("nas", {
+        nas: config.nas,
+        privateKey: config.secrets.nasSshPrivateKey,
+        owner: `${pulumi.getProject()}/${config.stack}`,
+        commandProvider: new command.Provider("command", {}),
+    });
+
     return {
         talos: cluster,
+        nas,
         kubernetes,
         kubeconfig: cluster.kubeconfig,
         talosconfig: cluster.talosconfig,

@@ -1,0 +1,117 @@
+// Drift detection for datasets. @pulumi/command runs scripts but never reads the remote side back,
+// so a property changed by hand on the NAS would go unnoticed. Each dataset therefore has a
+// sentinel: a dynamic resource that opens no SSH session except on refresh, when it reads the
+// dataset's managed properties (read-only). Its diff compares them with the desired values; when
+// they differ, its update bumps a generation number that the dataset's command takes as input,
+// so `up --refresh` re-runs that one dataset's ensure script and restores it. A no-op `up`
+// (without refresh) makes no SSH connection at all.
+import * as pulumi from "@pulumi/pulumi";
+import { driftedProperties, parseProperties, readPropertiesScript } from "./zfs";
+
+/** How the sentinel reaches the NAS: the same pinned host key and user as the commands. */
+export interface SentinelConnection {
+    host: string;
+    port: number;
+    user: string;
+    /** `<type> <base64>`; the connection fails unless the NAS presents exactly this key. */
+    hostKey: string;
+    privateKey: string;
+    sudo: boolean;
+    zfsPath: string;
+}
+
+interface SentinelState extends SentinelConnection {
+    dataset: string;
+    desired: Record<string, string>;
+    /** What the NAS had at the last refresh; the desired values until the first refresh. */
+    observed: Record<string, string> | null;
+    /** Bumped on every update that found drift; the dataset's command re-runs when it changes. */
+    generation: number;
+}
+
+/** Reads the dataset's managed properties over one read-only SSH session. */
+async function observe(s: SentinelState): Promise<Record<string, string> | null> {
+    // Required here, not at the top: this function runs inside the dynamic provider's process.
+    const { Client } = require("ssh2") as typeof import("ssh2");
+    const expectedKey = Buffer.from(s.hostKey.split(" ")[1], "base64");
+    const script = readPropertiesScript({ sudo: s.sudo, zfsPath: s.zfsPath }, s.dataset, Object.keys(s.desired));
+    const output = await new Promise<string>((resolve, reject) => {
+        const conn = new Client();
+        const timer = setTimeout(() => { conn.end(); reject(new Error(`ssh ${s.host}:${s.port}: timed out`)); }, 30_000);
+        conn.on("ready", () => {
+            conn.exec(script, (err, stream) => {
+                if (err) {
+                    clearTimeout(timer);
+                    conn.end();
+                    return reject(err);
+                }
+                let out = "";
+                stream.on("data", (d: Buffer) => { out += d.toString(); });
+                stream.stderr.on("data", () => undefined);
+                stream.on("close", () => { clearTimeout(timer); conn.end(); resolve(out); });
+            });
+        });
+        conn.on("error", (err: Error) => { clearTimeout(timer); reject(new Error(`ssh ${s.user}@${s.host}:${s.port}: ${err.message}`)); });
+        conn.connect({
+            host: s.host,
+            port: s.port,
+            username: s.user,
+            privateKey: s.privateKey,
+            readyTimeout: 20_000,
+            hostVerifier: (key: Buffer) => key.equals(expectedKey),
+        });
+    });
+    const props = parseProperties(output);
+    if (props === undefined) {
+        return null;
+    }
+    const { type, ...managed } = props;
+    return type === "filesystem" ? managed : { ...managed, type };
+}
+
+const sentinelProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: SentinelState) {
+        // The dataset's command is about to make the NAS match: record the desired values.
+        return { id: inputs.dataset, outs: { ...inputs, observed: inputs.desired, generation: 0 } };
+    },
+    async read(id: string, props: SentinelState) {
+        return { id, props: { ...props, observed: await observe(props) } };
+    },
+    async diff(_id: string, olds: SentinelState, news: SentinelState) {
+        const drift = driftedProperties(news.desired, olds.observed ?? undefined);
+        const connectionChanged = (["host", "port", "user", "hostKey", "privateKey", "sudo", "zfsPath"] as const)
+            .some(k => olds[k] !== news[k]);
+        return {
+            changes: drift.length > 0 || connectionChanged,
+            replaces: olds.dataset !== news.dataset ? ["dataset"] : [],
+            deleteBeforeReplace: false,
+        };
+    },
+    async update(_id: string, olds: SentinelState, news: SentinelState) {
+        const drifted = driftedProperties(news.desired, olds.observed ?? undefined).length > 0;
+        return { outs: { ...news, observed: news.desired, generation: olds.generation + (drifted ? 1 : 0) } };
+    },
+    async delete() {
+        // Nothing on the NAS belongs to the sentinel.
+    },
+};
+
+export interface DriftSentinelArgs {
+    readonly connection: pulumi.Input<SentinelConnection>;
+    readonly dataset: string;
+    readonly desired: Record<string, string>;
+}
+
+export class DriftSentinel extends pulumi.dynamic.Resource {
+    public readonly generation!: pulumi.Output<number>;
+    public readonly observed!: pulumi.Output<Record<string, string> | null>;
+
+    constructor(name: string, args: DriftSentinelArgs, opts?: pulumi.CustomResourceOptions) {
+        const connection = pulumi.output(args.connection);
+        super(sentinelProvider, name, {
+            host: connection.host, port: connection.port, user: connection.user, hostKey: connection.hostKey,
+            privateKey: pulumi.secret(connection.privateKey), sudo: connection.sudo, zfsPath: connection.zfsPath,
+            dataset: args.dataset, desired: args.desired, observed: undefined, generation: undefined,
+        }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "homelab-nas-drift", "DriftSentinel");
+    }
+}

@@ -1,0 +1,118 @@
+// Pure builders of the shell scripts the NAS runs. Every name and value was validated by the
+// config schema (no shell metacharacters can reach here), and is single-quoted anyway.
+import type { DatasetConfig, NasConfig } from "../../stacks/config";
+
+/** The user property that marks a dataset as managed, and by which project and stack. */
+export const managedByProperty = "org.homelab-iac:managed-by";
+
+/** Single-quotes a word for a POSIX shell. */
+export function shellQuote(word: string): string {
+    return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The properties this project owns on a dataset: the configured ones plus the managed-by mark. */
+export function managedProperties(dataset: DatasetConfig, owner: string): Record<string, string> {
+    return { ...dataset.properties, [managedByProperty]: owner };
+}
+
+/** `zfs` as the NAS's user runs it: by absolute path, through sudo for a non-root user. */
+export function zfsCommand(nas: Pick<NasConfig, "sudo" | "zfsPath">): string {
+    return nas.sudo ? `sudo -n ${shellQuote(nas.zfsPath)}` : shellQuote(nas.zfsPath);
+}
+
+/**
+ * Creates the dataset if it is missing, otherwise adopts it; then sets every managed property
+ * that differs. Refuses, before changing anything, a parent or dataset that is a volume (zvols
+ * cannot hold datasets; the seed's `talos-iscsi-share` pitfall). Idempotent: a second run sets
+ * nothing. Prints one line per action, so the command's output says what changed.
+ */
+export function ensureDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath" | "pool">, dataset: DatasetConfig, owner: string): string {
+    const zfs = zfsCommand(nas);
+    const name = shellQuote(dataset.name);
+    const props = Object.entries(managedProperties(dataset, owner));
+    const createOpts = props.map(([k, v]) => `-o ${shellQuote(`${k}=${v}`)}`).join(" ");
+    const lines = [
+        "set -eu",
+        `zfs() { ${zfs} "$@"; }`,
+        `ds=${name}`,
+        `parent=\${ds%/*}`,
+        // The parent must exist and be a filesystem before anything is created under it.
+        `ptype=$(zfs get -H -o value type "$parent" 2>/dev/null) || { echo "parent $parent of $ds does not exist" >&2; exit 3; }`,
+        `[ "$ptype" = filesystem ] || { echo "parent $parent of $ds is a $ptype, not a filesystem: datasets cannot live under a zvol" >&2; exit 3; }`,
+        `if type=$(zfs get -H -o value type "$ds" 2>/dev/null); then`,
+        `  [ "$type" = filesystem ] || { echo "$ds exists as a $type, not a filesystem; refusing to adopt it" >&2; exit 3; }`,
+        `  echo "adopted $ds"`,
+        "else",
+        `  zfs create ${createOpts} "$ds"`,
+        `  echo "created $ds"`,
+        "fi",
+    ];
+    for (const [k, v] of props) {
+        const kv = shellQuote(`${k}=${v}`);
+        lines.push(`[ "$(zfs get -H -o value ${shellQuote(k)} "$ds")" = ${shellQuote(v)} ] || { zfs set ${kv} "$ds"; echo "set ${k}=${v} on $ds"; }`);
+    }
+    return lines.join("\n") + "\n";
+}
+
+/** Destroys the dataset, never recursively: children or snapshots make it fail, losing nothing. */
+export function destroyDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath">, dataset: DatasetConfig): string {
+    const zfs = zfsCommand(nas);
+    return [
+        "set -eu",
+        `if ${zfs} get -H -o value type ${shellQuote(dataset.name)} >/dev/null 2>&1; then`,
+        `  ${zfs} destroy ${shellQuote(dataset.name)}`,
+        `  echo "destroyed ${dataset.name}"`,
+        "fi",
+    ].join("\n") + "\n";
+}
+
+/**
+ * Reads the managed properties of a dataset as `property<TAB>value` lines; prints nothing (and
+ * succeeds) when the dataset does not exist. Read-only.
+ */
+export function readPropertiesScript(nas: Pick<NasConfig, "sudo" | "zfsPath">, name: string, properties: readonly string[]): string {
+    const zfs = zfsCommand(nas);
+    const list = shellQuote(["type", ...properties].join(","));
+    return `${zfs} get -H -o property,value ${list} ${shellQuote(name)} 2>/dev/null || true\n`;
+}
+
+/** Parses the output of readPropertiesScript; undefined means the dataset does not exist. */
+export function parseProperties(output: string): Record<string, string> | undefined {
+    const props: Record<string, string> = {};
+    for (const line of output.split("\n")) {
+        const tab = line.indexOf("\t");
+        if (tab > 0) {
+            props[line.slice(0, tab)] = line.slice(tab + 1);
+        }
+    }
+    return Object.keys(props).length === 0 ? undefined : props;
+}
+
+/** Managed properties whose observed value differs from the desired one ("missing" if absent). */
+export function driftedProperties(desired: Readonly<Record<string, string>>, observed: Readonly<Record<string, string>> | undefined): string[] {
+    if (observed === undefined) {
+        return ["(dataset missing)"];
+    }
+    return Object.keys(desired).filter(k => !sameZfsValue(k, desired[k], observed[k])).sort();
+}
+
+/** ZFS prints sizes its own way (50G as 50G, 1024M as 1G); compare sizes by bytes. */
+function sameZfsValue(property: string, desired: string, observed: string | undefined): boolean {
+    if (observed === undefined) {
+        return false;
+    }
+    if (desired === observed) {
+        return true;
+    }
+    const a = zfsBytes(desired);
+    const b = zfsBytes(observed);
+    return a !== undefined && a === b && /quota|reservation|recordsize/.test(property);
+}
+
+function zfsBytes(v: string): number | undefined {
+    const m = /^(\d+(?:\.\d+)?)([KMGTPE]?)B?$/i.exec(v);
+    if (!m) {
+        return undefined;
+    }
+    return Math.round(Number(m[1]) * 1024 ** " KMGTPE".indexOf(m[2].toUpperCase() || " "));
+}
