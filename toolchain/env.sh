@@ -32,6 +32,8 @@ export PULUMI_SKIP_CONFIRMATIONS=true
 # State: a file backend inside the work tree unless the operator points elsewhere
 # (s3://..., https://api.pulumi.com, file://...).
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$HOMELAB_ROOT/.pulumi-state}"
+# The file backend refuses a folder that does not exist yet.
+[[ "$PULUMI_BACKEND_URL" == file://* ]] && mkdir -p "${PULUMI_BACKEND_URL#file://}"
 
 # Provider plugin names, in build order (small first).
 HOMELAB_PROVIDERS=(command kubernetes random talos)
