@@ -3,14 +3,17 @@
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import * as talos from "@pulumiverse/talos";
 import { NasDatasets } from "../components/nas/datasets";
+import { Platform } from "../components/platform/platform";
 import { TalosCluster } from "../components/talos/cluster";
 import type { StackConfig } from "./config";
 
 export interface Homelab {
     readonly talos: TalosCluster;
     readonly nas: NasDatasets;
+    readonly platform: Platform;
     /** The provider every Kubernetes resource uses: built from the cluster's own kubeconfig. */
     readonly kubernetes: k8s.Provider;
     readonly kubeconfig: pulumi.Output<string>;
@@ -34,9 +37,17 @@ export function defineHomelab(config: StackConfig): Homelab {
         commandProvider: new command.Provider("command", {}),
     });
 
+    const platform = new Platform("platform", {
+        config,
+        csiDatasets: nas.csi,
+        kubernetes,
+        random: new random.Provider("random", {}),
+    });
+
     return {
         talos: cluster,
         nas,
+        platform,
         kubernetes,
         kubeconfig: cluster.kubeconfig,
         talosconfig: cluster.talosconfig,

@@ -1,0 +1,227 @@
+// Helm values and custom resources of the platform, as pure functions of the typed config. The
+// components only wire these to releases; tests check them without an engine.
+import type { ClusterConfig, NetworkConfig, PlatformConfig } from "../../stacks/config";
+
+/** Namespaces of the platform pieces: ArgoCD may deploy into none of them. */
+export const platformNamespaces = {
+    metallb: "metallb-system",
+    traefik: "traefik",
+    certManager: "cert-manager",
+    democraticCsi: "democratic-csi",
+    monitoring: "monitoring",
+    argocd: "argocd",
+} as const;
+
+/** Pod Security labels for namespaces whose pods need the host (speaker, CSI node plugin). */
+export const privilegedNamespaceLabels = {
+    "pod-security.kubernetes.io/enforce": "privileged",
+    "pod-security.kubernetes.io/audit": "privileged",
+    "pod-security.kubernetes.io/warn": "privileged",
+};
+
+export function metallbValues(): Record<string, unknown> {
+    return {
+        // Talos labels control planes as excluded from external load balancers; on a cluster
+        // whose only node is a control plane the speaker must announce anyway.
+        speaker: { ignoreExcludeLB: true },
+    };
+}
+
+export function ipAddressPoolSpec(network: NetworkConfig): Record<string, unknown> {
+    return { addresses: [...network.metallbAddresses], autoAssign: true };
+}
+
+export function traefikValues(network: NetworkConfig): Record<string, unknown> {
+    return {
+        service: {
+            type: "LoadBalancer",
+            // MetalLB assigns exactly this address from its pool.
+            annotations: { "metallb.io/loadBalancerIPs": network.ingressAddress },
+        },
+        ingressClass: { enabled: true, isDefaultClass: true },
+        ports: { web: { redirections: { entryPoint: { to: "websecure", scheme: "https" } } } },
+    };
+}
+
+export function certManagerValues(): Record<string, unknown> {
+    return { crds: { enabled: true, keep: true } };
+}
+
+export const letsEncryptServers = {
+    staging: "https://acme-staging-v02.api.letsencrypt.org/directory",
+    production: "https://acme-v02.api.letsencrypt.org/directory",
+} as const;
+
+/** A Let's Encrypt ClusterIssuer solving DNS-01 through Cloudflare for the homelab's zone. */
+export function clusterIssuerSpec(
+    environment: keyof typeof letsEncryptServers, platform: PlatformConfig, network: NetworkConfig, tokenSecret: string,
+): Record<string, unknown> {
+    return {
+        acme: {
+            server: letsEncryptServers[environment],
+            email: platform.letsEncrypt.email,
+            privateKeySecretRef: { name: `letsencrypt-${environment}-account` },
+            solvers: [{
+                selector: { dnsZones: [network.domain] },
+                dns01: { cloudflare: { apiTokenSecretRef: { name: tokenSecret, key: "api-token" } } },
+            }],
+        },
+    };
+}
+
+export type CsiProtocol = "iscsi" | "nfs";
+
+/** The democratic-csi SSH drivers (stable, unlike the API drivers that misdetect SCALE 25.04). */
+export const csiDrivers: Readonly<Record<CsiProtocol, { driver: string; csiName: string; storageClass: string; fsType: string }>> = {
+    iscsi: { driver: "freenas-iscsi", csiName: "org.democratic-csi.iscsi", storageClass: "truenas-iscsi", fsType: "ext4" },
+    nfs: { driver: "freenas-nfs", csiName: "org.democratic-csi.nfs", storageClass: "truenas-nfs", fsType: "nfs" },
+};
+
+export interface DriverConfigInputs {
+    readonly protocol: CsiProtocol;
+    readonly nasHost: string;
+    readonly nasPort: number;
+    readonly nasUser: string;
+    readonly sudo: boolean;
+    readonly zfsPath: string;
+    readonly datasetParent: string;
+    readonly snapshotParent: string;
+    readonly privateKey: string;
+    readonly apiKey: string;
+}
+
+/** The driver config file (secret: it holds the SSH key and API key) for one driver. */
+export function driverConfig(i: DriverConfigInputs): Record<string, unknown> {
+    const zfsBin = i.zfsPath.replace(/\/zfs$/, "");
+    const shared = {
+        driver: csiDrivers[i.protocol].driver,
+        httpConnection: { protocol: "https", host: i.nasHost, port: 443, apiKey: i.apiKey, allowInsecure: true },
+        sshConnection: { host: i.nasHost, port: i.nasPort, username: i.nasUser, privateKey: i.privateKey },
+        zfs: {
+            cli: { sudoEnabled: i.sudo, paths: { zfs: `${zfsBin}/zfs`, zpool: `${zfsBin}/zpool`, sudo: "/usr/bin/sudo", chroot: "/usr/sbin/chroot" } },
+            datasetParentName: i.datasetParent,
+            detachedSnapshotsDatasetParentName: i.snapshotParent,
+            datasetEnableQuotas: true,
+            datasetEnableReservation: false,
+            datasetPermissionsMode: "0777",
+            datasetPermissionsUser: 0,
+            datasetPermissionsGroup: 0,
+        },
+    };
+    if (i.protocol === "iscsi") {
+        return {
+            ...shared,
+            zfs: { ...shared.zfs, zvolCompression: "", zvolDedup: "", zvolEnableReservation: false, zvolBlocksize: "" },
+            iscsi: {
+                targetPortal: `${i.nasHost}:3260`,
+                namePrefix: "csi-",
+                nameSuffix: "-k8s",
+                // The portal and initiator group pre-exist on TrueNAS; the driver takes their ids.
+                targetGroups: [{ targetGroupPortalGroup: 1, targetGroupInitiatorGroup: 1, targetGroupAuthType: "None" }],
+                extentInsecureTpc: true,
+                extentXenCompat: false,
+                extentDisablePhysicalBlocksize: true,
+                extentBlocksize: 512,
+                extentRpm: "SSD",
+                extentAvailThreshold: 0,
+            },
+        };
+    }
+    return {
+        ...shared,
+        nfs: { shareHost: i.nasHost, shareAlldirs: false, shareAllowedHosts: [], shareAllowedNetworks: [], shareMaprootUser: "root", shareMaprootGroup: "root" },
+    };
+}
+
+/** Chart values of one democratic-csi install, with the Talos-specific node settings. */
+export function democraticCsiValues(protocol: CsiProtocol, configSecret: string): Record<string, unknown> {
+    const d = csiDrivers[protocol];
+    return {
+        csiDriver: { name: d.csiName },
+        // The chart decides mounts from driver.config.driver; the config itself is a Secret.
+        driver: { existingConfigSecret: configSecret, config: { driver: d.driver } },
+        storageClasses: [{
+            name: d.storageClass,
+            defaultClass: protocol === "iscsi",
+            reclaimPolicy: "Delete",
+            volumeBindingMode: "Immediate",
+            allowVolumeExpansion: true,
+            parameters: { fsType: d.fsType },
+        }],
+        volumeSnapshotClasses: [],
+        node: {
+            // Talos has no iscsiadm on the host PATH: run the extension's binary in the host's
+            // namespaces; /var/iscsi is where iscsi-tools >= 0.2.0 keeps its state.
+            hostPID: true,
+            driver: {
+                extraEnv: protocol === "iscsi"
+                    ? [{ name: "ISCSIADM_HOST_STRATEGY", value: "nsenter" }, { name: "ISCSIADM_HOST_PATH", value: "/usr/local/sbin/iscsiadm" }]
+                    : [],
+                iscsiDirHostPath: "/var/iscsi",
+                iscsiDirHostPathType: "",
+            },
+        },
+    };
+}
+
+/** kube-prometheus-stack: scrape Talos's control plane where the patches exposed it. */
+export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfig, grafanaSecret: string): Record<string, unknown> {
+    const controlPlanes = cluster.nodes.filter(n => n.role === "controlplane").map(n => n.address);
+    return {
+        kubeEtcd: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 2381, targetPort: 2381 } },
+        kubeControllerManager: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 10257, targetPort: 10257 }, serviceMonitor: { https: true, insecureSkipVerify: true } },
+        kubeScheduler: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 10259, targetPort: 10259 }, serviceMonitor: { https: true, insecureSkipVerify: true } },
+        // Talos runs no kube-proxy metrics endpoint by default.
+        kubeProxy: { enabled: false },
+        prometheusOperator: { admissionWebhooks: { enabled: platform.helm.webhooks } },
+        grafana: {
+            admin: { existingSecret: grafanaSecret, userKey: "admin-user", passwordKey: "admin-password" },
+            persistence: { enabled: true, storageClassName: platform.grafana.storageClass, size: platform.grafana.storageSize },
+            sidecar: { dashboards: { enabled: true, searchNamespace: "ALL" } },
+        },
+    };
+}
+
+export function argocdValues(adminPasswordBcrypt: string): Record<string, unknown> {
+    return {
+        configs: {
+            secret: { argocdServerAdminPassword: adminPasswordBcrypt },
+            params: { "server.insecure": true },
+        },
+    };
+}
+
+/** The project workloads live in: any namespace but the platform's, no cluster-scoped objects. */
+export function workloadsProjectSpec(platform: PlatformConfig): Record<string, unknown> {
+    return {
+        description: "Workloads managed by GitOps; the platform belongs to Pulumi.",
+        sourceRepos: [platform.argocd.repoURL],
+        destinations: [
+            ...Object.values(platformNamespaces).map(ns => ({ server: "https://kubernetes.default.svc", namespace: `!${ns}` })),
+            { server: "https://kubernetes.default.svc", namespace: "!kube-system" },
+            { server: "https://kubernetes.default.svc", namespace: "*" },
+        ],
+        clusterResourceWhitelist: [{ group: "", kind: "Namespace" }],
+    };
+}
+
+/** The root app's project: it may only create Applications, in ArgoCD's own namespace. */
+export function appsOfAppsProjectSpec(platform: PlatformConfig): Record<string, unknown> {
+    return {
+        description: "The root Application: child Applications only.",
+        sourceRepos: [platform.argocd.repoURL],
+        destinations: [{ server: "https://kubernetes.default.svc", namespace: platformNamespaces.argocd }],
+        clusterResourceWhitelist: [],
+        namespaceResourceWhitelist: [{ group: "argoproj.io", kind: "Application" }],
+    };
+}
+
+/** The root Application (app of apps): every child Application lives under the configured path. */
+export function rootApplicationSpec(platform: PlatformConfig, project: string): Record<string, unknown> {
+    return {
+        project,
+        source: { repoURL: platform.argocd.repoURL, path: platform.argocd.path, targetRevision: platform.argocd.targetRevision, directory: { recurse: true } },
+        destination: { server: "https://kubernetes.default.svc", namespace: platformNamespaces.argocd },
+        syncPolicy: { automated: { prune: true, selfHeal: true } },
+    };
+}
