@@ -1,0 +1,174 @@
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { parseStackSettings, StackConfig, StackSecrets } from "../stacks/config";
+import type { Homelab } from "../stacks/homelab";
+import { isSecret, recordProgram, Recording, valueOf } from "./mocks";
+import { clone, rawStackConfig } from "./stackfiles";
+
+const standIns: Record<keyof StackSecrets, string> = {
+    nasSshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----stand-in-ssh-key",
+    truenasApiKey: "stand-in-truenas-api-key",
+    cloudflareApiToken: "stand-in-cloudflare-token",
+    gitToken: "stand-in-git-token",
+};
+
+function stackConfig(edit: (c: any) => void = () => undefined): StackConfig {
+    const raw = clone(rawStackConfig("lab"));
+    edit(raw);
+    const secrets = Object.fromEntries(Object.entries(standIns).map(([k, v]) => [k, pulumi.secret(v)])) as unknown as StackSecrets;
+    return { ...parseStackSettings("lab", raw), secrets };
+}
+
+async function run(edit?: (c: any) => void): Promise<{ rec: Recording; homelab: Homelab; config: StackConfig }> {
+    const rec = await recordProgram("lab");
+    // Imported after the mocks are in place, as the engine would load it.
+    const { defineHomelab } = await import("../stacks/homelab");
+    const config = stackConfig(edit);
+    const homelab = defineHomelab(config);
+    await valueOf(homelab.kubeconfig);
+    await rec.settle();
+    return { rec, homelab, config };
+}
+
+describe("the homelab program (under mocks)", () => {
+    it("registers the whole lab: Talos, datasets, providers and every platform piece", async () => {
+        const { rec } = await run();
+        const types = rec.resources.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.type]: (acc[r.type] ?? 0) + 1 }), {});
+        const expected: Record<string, number> = {
+            "command:remote:Command": 5,
+            "kubernetes:argoproj.io/v1alpha1:AppProject": 2,
+            "kubernetes:argoproj.io/v1alpha1:Application": 1,
+            "kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
+            "kubernetes:core/v1:Namespace": 6,
+            "kubernetes:core/v1:Secret": 5,
+            "kubernetes:helm.sh/v3:Release": 7,
+            "kubernetes:metallb.io/v1beta1:IPAddressPool": 1,
+            "kubernetes:metallb.io/v1beta1:L2Advertisement": 1,
+            "pulumi-nodejs:dynamic/homelab-nas-drift:DriftSentinel": 5,
+            "pulumi:providers:command": 1,
+            "pulumi:providers:kubernetes": 1,
+            "pulumi:providers:random": 1,
+            "pulumi:providers:talos": 1,
+            "random:index/randomPassword:RandomPassword": 2,
+            "talos:cluster/kubeconfig:Kubeconfig": 1,
+            "talos:machine/bootstrap:Bootstrap": 1,
+            "talos:machine/configurationApply:ConfigurationApply": 1,
+            "talos:machine/secrets:Secrets": 1,
+        };
+        const custom = Object.fromEntries(Object.entries(types).filter(([t]) => !t.startsWith("homelab:")).sort());
+        assert.deepStrictEqual(custom, Object.fromEntries(Object.entries(expected).sort()));
+        assert.deepStrictEqual(Object.keys(types).filter(t => t.startsWith("homelab:")).sort(),
+            ["homelab:nas:Datasets", "homelab:platform:Platform", "homelab:talos:Cluster"]);
+    });
+
+    it("renders each node's config from its role and layered patches, and bootstraps only the first control plane", async () => {
+        const { rec } = await run(c => {
+            c.cluster.vip = "127.0.10.9";
+            c.cluster.endpoint = "https://127.0.10.9:6443";
+            c.cluster.nodes = [
+                { name: "w1", address: "127.0.10.21", role: "worker", installDisk: "/dev/sda" },
+                { name: "cp1", address: "127.0.10.11", role: "controlplane", installDisk: "/dev/sda" },
+                { name: "cp2", address: "127.0.10.12", role: "controlplane", installDisk: "/dev/sda" },
+                { name: "cp3", address: "127.0.10.13", role: "controlplane", installDisk: "/dev/sda" },
+            ];
+        });
+        const renders = rec.invokes.filter(i => i.token === "talos:machine/getConfiguration:getConfiguration");
+        assert.deepStrictEqual(renders.map(r => [JSON.parse(r.inputs.configPatches[0]).machine.network.hostname, r.inputs.machineType]).sort(),
+            [["cp1", "controlplane"], ["cp2", "controlplane"], ["cp3", "controlplane"], ["w1", "worker"]]);
+        for (const r of renders) {
+            assert.strictEqual(r.inputs.clusterEndpoint, "https://127.0.10.9:6443");
+            assert.strictEqual(r.inputs.talosVersion, "v1.11.5");
+            assert.strictEqual(r.inputs.kubernetesVersion, "v1.34.1");
+        }
+        const applies = rec.ofType("talos:machine/configurationApply:ConfigurationApply");
+        assert.deepStrictEqual(applies.map(a => a.inputs.node).sort(), ["127.0.10.11", "127.0.10.12", "127.0.10.13", "127.0.10.21"]);
+        assert.ok(applies.every(a => a.inputs.applyMode === "auto" && a.inputs.timeouts.create === "90s"));
+        const boots = rec.ofType("talos:machine/bootstrap:Bootstrap");
+        assert.deepStrictEqual(boots.map(b => b.inputs.node), ["127.0.10.11"]);
+        const talosconfig = rec.invokes.find(i => i.token === "talos:client/getConfiguration:getConfiguration")!;
+        assert.deepStrictEqual(talosconfig.inputs.endpoints, ["127.0.10.9"]);
+        assert.deepStrictEqual(talosconfig.inputs.nodes, ["127.0.10.21", "127.0.10.11", "127.0.10.12", "127.0.10.13"]);
+    });
+
+    it("gives every resource an explicit provider: Kubernetes ones the cluster's own", async () => {
+        const { rec } = await run();
+        const providerOf = (r: { provider?: string }) => r.provider?.split("::")[2] ?? "(none)";
+        for (const r of rec.resources) {
+            if (r.type.startsWith("pulumi:providers:") || r.type.startsWith("homelab:") || r.type.startsWith("pulumi-nodejs:")) {
+                continue;
+            }
+            const pkg = r.type.split(":")[0];
+            assert.strictEqual(providerOf(r), `pulumi:providers:${pkg}`, `${r.type} ${r.name}`);
+        }
+        const k8sProvider = rec.ofType("pulumi:providers:kubernetes")[0];
+        assert.strictEqual(k8sProvider.inputs.kubeconfig, "apiVersion: v1\nkind: Config\n# node 127.0.10.2\n");
+    });
+
+    it("keeps kubeconfig and talosconfig secret", async () => {
+        const { homelab } = await run();
+        assert.strictEqual(await isSecret(homelab.kubeconfig), true);
+        assert.strictEqual(await isSecret(homelab.talosconfig), true);
+        assert.strictEqual(await isSecret(homelab.platform.grafanaAdminPassword), true);
+    });
+
+    it("puts secret values only where they belong: Secrets, SSH connections, drift sentinels", async () => {
+        const { rec } = await run();
+        const allowed = new Set(["kubernetes:core/v1:Secret", "command:remote:Command", "pulumi-nodejs:dynamic/homelab-nas-drift:DriftSentinel"]);
+        for (const r of rec.resources) {
+            const text = JSON.stringify(r.inputs);
+            for (const [key, value] of Object.entries(standIns)) {
+                if (text.includes(value)) {
+                    assert.ok(allowed.has(r.type), `${key} reaches ${r.type} ${r.name}`);
+                }
+            }
+        }
+        for (const release of rec.ofType("kubernetes:helm.sh/v3:Release")) {
+            assert.ok(!/stand-in/.test(JSON.stringify(release.inputs.values)), `${release.name} values hold a secret`);
+        }
+    });
+
+    it("pins every Helm release to the configured chart, version and repository", async () => {
+        const { rec, config } = await run();
+        const releases = rec.ofType("kubernetes:helm.sh/v3:Release");
+        const charts = Object.values(config.platform.charts);
+        for (const r of releases) {
+            const chart = charts.find(c => c.chart === r.inputs.chart)!;
+            assert.ok(chart, r.name);
+            assert.strictEqual(r.inputs.version, chart.version, r.name);
+            assert.strictEqual(r.inputs.repositoryOpts.repo, chart.repo, r.name);
+            assert.strictEqual(r.inputs.skipAwait, true, "the lab's no-kubelet setting reaches every release");
+        }
+        assert.deepStrictEqual(releases.map(r => r.inputs.name).sort(),
+            ["argo-cd", "cert-manager", "democratic-csi-iscsi", "democratic-csi-nfs", "kube-prometheus-stack", "metallb", "traefik"]);
+    });
+
+    it("points each democratic-csi driver at the datasets the NAS component made", async () => {
+        const { rec } = await run();
+        for (const [protocol, parent, snapshots] of [
+            ["iscsi", "default/k8s-pv/iscsi", "default/k8s-pv/iscsi-snapshots"],
+            ["nfs", "default/smb-share", "default/k8s-pv/nfs-snapshots"],
+        ]) {
+            const secret = rec.named(`platform-csi-${protocol}-config`);
+            const driver = JSON.parse(secret.inputs.stringData["driver-config-file.yaml"]);
+            assert.strictEqual(driver.driver, `freenas-${protocol}`);
+            assert.strictEqual(driver.zfs.datasetParentName, parent);
+            assert.strictEqual(driver.zfs.detachedSnapshotsDatasetParentName, snapshots);
+            assert.strictEqual(driver.sshConnection.privateKey, standIns.nasSshPrivateKey);
+            assert.strictEqual(driver.zfs.cli.paths.zfs, "/usr/sbin/zfs");
+        }
+    });
+
+    it("manages each configured dataset by absolute zfs path, through sudo, marked as managed", async () => {
+        const { rec } = await run();
+        const commands = rec.ofType("command:remote:Command");
+        assert.deepStrictEqual(commands.map(c => c.name),
+            ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots", "nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share"]);
+        for (const c of commands) {
+            assert.match(c.inputs.create, /sudo -n '\/usr\/sbin\/zfs'/);
+            assert.match(c.inputs.create, /org\.homelab-iac:managed-by=homelab\/lab/);
+            assert.strictEqual(c.inputs.create, c.inputs.update);
+            assert.strictEqual(c.inputs.delete, undefined, `${c.name} must never be destroyed by the stack`);
+            assert.strictEqual(c.inputs.connection.hostKey, rawStackConfig("lab").nas && (rawStackConfig("lab").nas as any).hostKey);
+        }
+    });
+});
