@@ -61,7 +61,7 @@ require (
 	go.etcd.io/etcd/etcdutl/v3 $LAB_ETCD_VERSION
 )
 GOMOD
-mkdir -p cmd/etcd cmd/etcdutl
+mkdir -p cmd/etcd
 cat >cmd/etcd/main.go <<'GO'
 // etcd for the lab: the upstream server's own entry point.
 package main
@@ -74,26 +74,20 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 GO
-cat >cmd/etcdutl/main.go <<'GO'
-// etcdutl for the lab's restore tests: the upstream command tree.
-package main
+# etcdutl's module root is its main package; this keeps it (at the pinned version) in go.mod.
+cat >tools.go <<'GO'
+//go:build tools
 
-import (
-	"os"
+package tools
 
-	"go.etcd.io/etcd/etcdutl/v3/ctl"
-)
-
-func main() {
-	if err := ctl.Start(); err != nil {
-		os.Exit(1)
-	}
-}
+import _ "go.etcd.io/etcd/etcdutl/v3"
 GO
 go mod tidy
 for cmd in etcd etcdutl; do
   [[ -x "$out/$cmd" ]] && continue
   echo "[lab] building $cmd $LAB_ETCD_VERSION"
-  go build -trimpath -ldflags "-s -w" -o "$out/$cmd.tmp" "./cmd/$cmd"
+  pkg=./cmd/etcd
+  [[ $cmd == etcdutl ]] && pkg=go.etcd.io/etcd/etcdutl/v3
+  go build -trimpath -ldflags "-s -w" -o "$out/$cmd.tmp" "$pkg"
   mv "$out/$cmd.tmp" "$out/$cmd"
 done

@@ -1,0 +1,95 @@
+// The NAS scripts, run for real by a POSIX shell against a small stand-in for the zfs CLI that
+// keeps its datasets in a folder (the lab's integration test runs them against real ZFS).
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { driftedProperties, ensureDatasetScript, parseProperties, readPropertiesScript, shellQuote } from "../components/nas/zfs";
+import type { DatasetConfig } from "../stacks/config";
+
+/** A zfs stand-in: `get -H -o value|property,value <props> <ds>`, `create [-o k=v]... <ds>`, `set k=v <ds>`. */
+const fakeZfs = `#!/bin/sh
+set -eu
+db="$FAKE_ZFS_DB"
+cmd=$1; shift
+case $cmd in
+  get)
+    shift; fmt=$2; shift 2; props=$1; ds=$2
+    [ -d "$db/$ds" ] || { echo "cannot open '$ds': dataset does not exist" >&2; exit 1; }
+    for p in $(echo "$props" | tr , ' '); do
+      v=$(cat "$db/$ds/$p" 2>/dev/null || echo -)
+      if [ "$fmt" = value ]; then echo "$v"; else printf '%s\\t%s\\n' "$p" "$v"; fi
+    done ;;
+  create)
+    opts=""
+    while [ "$1" = -o ]; do opts="$opts $2"; shift 2; done
+    ds=$1; mkdir -p "$db/$ds"; echo filesystem > "$db/$ds/type"
+    for kv in $opts; do echo "\${kv#*=}" > "$db/$ds/\${kv%%=*}"; done ;;
+  set)
+    kv=$1; ds=$2; echo "\${kv#*=}" > "$db/$ds/\${kv%%=*}" ;;
+  *) echo "unsupported: $cmd" >&2; exit 2 ;;
+esac
+`;
+
+describe("NAS scripts", () => {
+    let dir: string;
+    let nas: { sudo: boolean; zfsPath: string; pool: string };
+    const run = (script: string) =>
+        execFileSync("sh", ["-c", script], { env: { ...process.env, FAKE_ZFS_DB: path.join(dir, "db") }, encoding: "utf8" });
+    const dataset = (name: string, properties: Record<string, string> = {}): DatasetConfig => ({ name, properties, allowDestroy: false });
+    const mkfs = (name: string, type = "filesystem") => {
+        fs.mkdirSync(path.join(dir, "db", name), { recursive: true });
+        fs.writeFileSync(path.join(dir, "db", name, "type"), `${type}\n`);
+    };
+
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-zfs-"));
+        fs.writeFileSync(path.join(dir, "zfs"), fakeZfs, { mode: 0o755 });
+        nas = { sudo: false, zfsPath: path.join(dir, "zfs"), pool: "default" };
+        mkfs("default");
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("creates a missing dataset with its properties and the managed-by mark, then changes nothing", () => {
+        const ds = dataset("default/k8s-pv", { quota: "50G", atime: "off" });
+        const first = run(ensureDatasetScript(nas, ds, "homelab/lab"));
+        assert.strictEqual(first, "created default/k8s-pv\n");
+        const props = parseProperties(run(readPropertiesScript(nas, ds.name, ["quota", "atime", "org.homelab-iac:managed-by"])));
+        assert.deepStrictEqual(props, { type: "filesystem", quota: "50G", atime: "off", "org.homelab-iac:managed-by": "homelab/lab" });
+        assert.strictEqual(run(ensureDatasetScript(nas, ds, "homelab/lab")), "adopted default/k8s-pv\n", "a second run sets nothing");
+    });
+
+    it("adopts an existing dataset and reconciles only what differs", () => {
+        mkfs("default/smb-share");
+        fs.writeFileSync(path.join(dir, "db/default/smb-share/atime"), "on\n");
+        fs.writeFileSync(path.join(dir, "db/default/smb-share/data.txt"), "keep me\n");
+        const out = run(ensureDatasetScript(nas, dataset("default/smb-share", { atime: "off" }), "homelab/lab"));
+        assert.strictEqual(out, "adopted default/smb-share\nset atime=off on default/smb-share\nset org.homelab-iac:managed-by=homelab/lab on default/smb-share\n");
+        assert.strictEqual(fs.readFileSync(path.join(dir, "db/default/smb-share/data.txt"), "utf8"), "keep me\n");
+    });
+
+    it("refuses, before creating anything, a dataset whose parent is a volume", () => {
+        mkfs("default/talos-iscsi-share", "volume");
+        assert.throws(() => run(ensureDatasetScript(nas, dataset("default/talos-iscsi-share/pv"), "homelab/lab")),
+            (e: any) => /parent default\/talos-iscsi-share of default\/talos-iscsi-share\/pv is a volume, not a filesystem/.test(e.stderr));
+        assert.ok(!fs.existsSync(path.join(dir, "db/default/talos-iscsi-share/pv")));
+    });
+
+    it("refuses a dataset whose parent does not exist", () => {
+        assert.throws(() => run(ensureDatasetScript(nas, dataset("default/a/b"), "homelab/lab")),
+            (e: any) => /parent default\/a of default\/a\/b does not exist/.test(e.stderr));
+    });
+
+    it("quotes everything it passes to the shell", () => {
+        assert.strictEqual(shellQuote("it's"), `'it'\\''s'`);
+        assert.strictEqual(run(`printf %s ${shellQuote("a b;$(x)'`")}`), "a b;$(x)'`");
+    });
+
+    it("sees drift: a changed, a missing property, a missing dataset; sizes compare by bytes", () => {
+        assert.deepStrictEqual(driftedProperties({ quota: "50G", atime: "off" }, { quota: "10G", atime: "off" }), ["quota"]);
+        assert.deepStrictEqual(driftedProperties({ quota: "1G" }, { quota: "1024M" }), []);
+        assert.deepStrictEqual(driftedProperties({ atime: "off" }, {}), ["atime"]);
+        assert.deepStrictEqual(driftedProperties({ atime: "off" }, undefined), ["(dataset missing)"]);
+    });
+});
