@@ -61,7 +61,7 @@ require (
 	go.etcd.io/etcd/etcdutl/v3 $LAB_ETCD_VERSION
 )
 GOMOD
-mkdir -p cmd/etcd
+rm -rf cmd && mkdir -p cmd/etcd
 cat >cmd/etcd/main.go <<'GO'
 // etcd for the lab: the upstream server's own entry point.
 package main
