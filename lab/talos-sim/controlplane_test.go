@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	stdx509 "crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"google.golang.org/grpc/codes"
+)
+
+// kubeBinDir finds the lab's control-plane binaries (lab/build/kube.sh) or skips the test.
+func kubeBinDir(t *testing.T) string {
+	t.Helper()
+
+	dir := os.Getenv("TALOS_SIM_KUBE_BIN_DIR")
+	if dir == "" {
+		cache := os.Getenv("HOMELAB_CACHE")
+		if cache == "" {
+			home, _ := os.UserHomeDir() //nolint:errcheck
+			cache = filepath.Join(home, ".cache", "homelab-iac")
+		}
+
+		dir = filepath.Join(cache, "bin", "kube-v1.34.1")
+	}
+
+	for _, name := range kubeBinaries {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Skipf("control-plane binaries not built (%s missing in %s; run lab/build/kube.sh)", name, dir)
+		}
+	}
+
+	return dir
+}
+
+// TestControlPlane bootstraps a real etcd + kube-apiserver + kube-controller-manager from the
+// applied config's cluster PKI and talks to the API server with the admin kubeconfig the
+// simulator hands out, before and after a restart of the simulator.
+func TestControlPlane(t *testing.T) {
+	binDir := kubeBinDir(t)
+
+	const ip = "127.0.10.251"
+
+	cluster := newTestCluster(t, "https://"+ip+":6443")
+	stateDir := t.TempDir()
+	opts := Options{StateDir: stateDir, KubeBinDir: binDir, BootstrapTimeout: 100 * time.Second}
+	sim := startSim(t, ip, opts)
+
+	if _, err := insecureClient(t, ip).ApplyConfiguration(rpcCtx(t), &machineapi.ApplyConfigurationRequest{
+		Data: cluster.configBytes, Mode: machineapi.ApplyConfigurationRequest_AUTO,
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	node := mtlsClient(t, ip, cluster.talosconfig)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	defer cancel()
+
+	start := time.Now()
+	if err := node.Bootstrap(ctx, &machineapi.BootstrapRequest{}); err != nil {
+		t.Fatalf("bootstrap: %v\n%s", err, tailLogs(stateDir))
+	}
+
+	t.Logf("Bootstrap answered after %s", time.Since(start).Round(time.Millisecond))
+
+	kubeconfig, err := node.Kubeconfig(rpcCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	api := newKubeClient(t, checkAdminKubeconfig(t, kubeconfig, cluster))
+
+	// Answered right after Bootstrap, without waiting: Bootstrap waited for /readyz.
+	if body := api.get(t, "/readyz"); body != "ok" {
+		t.Errorf("/readyz = %q", body)
+	}
+
+	var version struct {
+		GitVersion string `json:"gitVersion"`
+	}
+
+	api.getJSON(t, "/version", &version)
+
+	if version.GitVersion != "v1.34.1" {
+		t.Errorf("gitVersion = %q, want v1.34.1", version.GitVersion)
+	}
+
+	// The admin certificate authenticates as system:masters: a write goes through.
+	api.post(t, "/api/v1/namespaces/default/configmaps",
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"talos-sim-test"},"data":{"k":"v"}}`)
+
+	// kube-controller-manager runs with its own identity: its root-CA publisher writes
+	// kube-root-ca.crt into every namespace.
+	api.waitFor(t, "/api/v1/namespaces/default/configmaps/kube-root-ca.crt", 60*time.Second)
+
+	err = node.Bootstrap(rpcCtx(t), &machineapi.BootstrapRequest{})
+	assertCode(t, err, codes.AlreadyExists)
+
+	// A restart of the simulator stops the processes and brings them back on its own, on
+	// etcd's kept data.
+	sim.stop()
+
+	if conn, dialErr := net.DialTimeout("tcp", ip+":2379", time.Second); dialErr == nil {
+		conn.Close() //nolint:errcheck
+		t.Fatal("etcd still listening after the simulator stopped")
+	}
+
+	startSim(t, ip, opts)
+	api.waitFor(t, "/readyz", 100*time.Second)
+	api.get(t, "/api/v1/namespaces/default/configmaps/talos-sim-test")
+
+	node = mtlsClient(t, ip, cluster.talosconfig)
+	err = node.Bootstrap(rpcCtx(t), &machineapi.BootstrapRequest{})
+	assertCode(t, err, codes.AlreadyExists)
+}
+
+// kubeClient is a minimal HTTP client built from the admin kubeconfig alone.
+type kubeClient struct {
+	server string
+	http   *http.Client
+}
+
+func newKubeClient(t *testing.T, kc parsedKubeconfig) *kubeClient {
+	t.Helper()
+
+	cert, err := tls.X509KeyPair(kc.certPEM, kc.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	roots := stdx509.NewCertPool()
+	roots.AppendCertsFromPEM(kc.caPEM)
+
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}}}
+	t.Cleanup(transport.CloseIdleConnections)
+
+	return &kubeClient{server: kc.server, http: &http.Client{Timeout: 10 * time.Second, Transport: transport}}
+}
+
+func (k *kubeClient) do(method, path, body string) (int, string, error) {
+	req, err := http.NewRequest(method, k.server+path, bytes.NewBufferString(body))
+	if err != nil {
+		return 0, "", err
+	}
+
+	req.Header.Set("Content-Type", "application/json")
+
+	resp, err := k.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close() //nolint:errcheck
+
+	data, err := io.ReadAll(resp.Body)
+
+	return resp.StatusCode, strings.TrimSpace(string(data)), err
+}
+
+func (k *kubeClient) get(t *testing.T, path string) string {
+	t.Helper()
+
+	code, body, err := k.do(http.MethodGet, path, "")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET %s: %d %v\n%s", path, code, err, body)
+	}
+
+	return body
+}
+
+func (k *kubeClient) getJSON(t *testing.T, path string, into any) {
+	t.Helper()
+
+	if err := json.Unmarshal([]byte(k.get(t, path)), into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (k *kubeClient) post(t *testing.T, path, body string) {
+	t.Helper()
+
+	code, resp, err := k.do(http.MethodPost, path, body)
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("POST %s: %d %v\n%s", path, code, err, resp)
+	}
+}
+
+// waitFor polls path until it answers 200.
+func (k *kubeClient) waitFor(t *testing.T, path string, timeout time.Duration) {
+	t.Helper()
+
+	deadline := time.Now().Add(timeout)
+
+	for {
+		code, body, err := k.do(http.MethodGet, path, "")
+		if err == nil && code == http.StatusOK {
+			return
+		}
+
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s never answered 200 within %s: %d %v %s", path, timeout, code, err, body)
+		}
+
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// tailLogs returns the end of each control-plane log, for failure messages.
+func tailLogs(stateDir string) string {
+	var b strings.Builder
+
+	for _, name := range kubeBinaries {
+		data, _ := os.ReadFile(filepath.Join(stateDir, name+".log")) //nolint:errcheck
+		if len(data) > 3000 {
+			data = data[len(data)-3000:]
+		}
+
+		fmt.Fprintf(&b, "--- %s.log ---\n%s\n", name, data)
+	}
+
+	return b.String()
+}

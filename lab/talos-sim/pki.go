@@ -1,0 +1,216 @@
+package main
+
+import (
+	"crypto/tls"
+	stdx509 "crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/siderolabs/crypto/x509"
+	"github.com/siderolabs/talos/pkg/machinery/config"
+)
+
+// controlPlanePlan is everything derived from the config that the control-plane processes
+// need: listen addresses and the files their flags point at.
+type controlPlanePlan struct {
+	ip            string
+	apiPort       int
+	clusterName   string
+	serviceCIDRs  string
+	pkiDir        string
+	hasAggregator bool
+	// probe is an admin client identity for polling /readyz; kept in memory only.
+	probeCert tls.Certificate
+	caPool    *stdx509.CertPool
+}
+
+func (p *controlPlanePlan) file(name string) string { return p.pkiDir + "/" + name }
+
+func (p *controlPlanePlan) apiServerURL() string {
+	return "https://" + net.JoinHostPort(p.ip, strconv.Itoa(p.apiPort))
+}
+
+func (p *controlPlanePlan) etcdURL(port int) string {
+	return "http://" + net.JoinHostPort(p.ip, strconv.Itoa(port))
+}
+
+// planControlPlane writes the control plane's key material into <state>/pki. All of it comes
+// from the applied config: the cluster CA signs the API server's serving certificate and every
+// client certificate, and the service-account key is the config's, so tokens and the admin
+// kubeconfig the simulator hands out verify exactly as on a real Talos node. The files are
+// rewritten on every start, so a re-applied config takes effect at the next start.
+func planControlPlane(cfg config.Provider, ip net.IP, state stateStore) (*controlPlanePlan, error) {
+	cluster := cfg.Cluster()
+
+	port, err := apiServerPort(cluster.Endpoint(), cluster.LocalAPIServerPort())
+	if err != nil {
+		return nil, err
+	}
+
+	serviceCIDRs := cluster.Network().ServiceCIDRs()
+	if len(serviceCIDRs) == 0 {
+		serviceCIDRs = []string{"10.96.0.0/12"}
+	}
+
+	plan := &controlPlanePlan{
+		ip:           ip.String(),
+		apiPort:      port,
+		clusterName:  cluster.Name(),
+		serviceCIDRs: strings.Join(serviceCIDRs, ","),
+		pkiDir:       state.path("pki"),
+		caPool:       stdx509.NewCertPool(),
+	}
+
+	ca := cluster.IssuingCA()
+	if ca == nil || len(ca.Key) == 0 {
+		return nil, fmt.Errorf("cluster.ca with a key is required to run a control plane")
+	}
+
+	if cluster.ServiceAccount() == nil || len(cluster.ServiceAccount().Key) == 0 {
+		return nil, fmt.Errorf("cluster.serviceAccount.key is required to run a control plane")
+	}
+
+	plan.caPool.AppendCertsFromPEM(ca.Crt)
+
+	files := map[string][]byte{
+		"ca.crt": ca.Crt,
+		"ca.key": ca.Key, // kube-controller-manager signs CSRs (kubelet certificates) with it
+		"sa.key": cluster.ServiceAccount().Key,
+	}
+
+	// kube-apiserver serving certificate: every name a client may use for it.
+	ips, dnsNames := apiServerSANs(cfg, ip, serviceCIDRs[0])
+
+	serving, err := issueClusterCert(ca,
+		x509.CommonName("kube-apiserver"),
+		x509.IPAddresses(ips),
+		x509.DNSNames(dnsNames),
+		x509.NotAfter(time.Now().Add(365*24*time.Hour)),
+		x509.ExtKeyUsage([]stdx509.ExtKeyUsage{stdx509.ExtKeyUsageServerAuth}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver certificate: %w", err)
+	}
+
+	files["apiserver.crt"], files["apiserver.key"] = serving.CrtPEM, serving.KeyPEM
+
+	// kube-controller-manager's identity, the one its RBAC role is bound to.
+	kcm, err := issueClusterCert(ca,
+		x509.CommonName("system:kube-controller-manager"),
+		x509.NotAfter(time.Now().Add(365*24*time.Hour)),
+		x509.ExtKeyUsage([]stdx509.ExtKeyUsage{stdx509.ExtKeyUsageClientAuth}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("controller-manager certificate: %w", err)
+	}
+
+	files["controller-manager.kubeconfig"], err = renderKubeconfig(kubeconfigParams{
+		cluster: plan.clusterName,
+		user:    "system:kube-controller-manager",
+		context: "system:kube-controller-manager@" + plan.clusterName,
+		server:  plan.apiServerURL(),
+		caPEM:   ca.Crt,
+		certPEM: kcm.CrtPEM,
+		keyPEM:  kcm.KeyPEM,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// The aggregation layer (metrics-server and other APIServices) authenticates the API server
+	// by a front-proxy client certificate from cluster.aggregatorCA, as Talos configures it.
+	if agg := cluster.AggregatorCA(); agg != nil && len(agg.Key) > 0 {
+		proxy, err := issueClusterCert(agg,
+			x509.CommonName("front-proxy-client"),
+			x509.NotAfter(time.Now().Add(365*24*time.Hour)),
+			x509.ExtKeyUsage([]stdx509.ExtKeyUsage{stdx509.ExtKeyUsageClientAuth}),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("front-proxy certificate: %w", err)
+		}
+
+		files["aggregator-ca.crt"] = agg.Crt
+		files["front-proxy-client.crt"], files["front-proxy-client.key"] = proxy.CrtPEM, proxy.KeyPEM
+		plan.hasAggregator = true
+	}
+
+	for name, data := range files {
+		if err = writeFileAtomic(plan.file(name), data); err != nil {
+			return nil, err
+		}
+	}
+
+	probe, err := issueClusterCert(ca,
+		x509.CommonName("talos-sim:readiness-probe"),
+		x509.Organization("system:masters"),
+		x509.NotAfter(time.Now().Add(365*24*time.Hour)),
+		x509.ExtKeyUsage([]stdx509.ExtKeyUsage{stdx509.ExtKeyUsageClientAuth}),
+	)
+	if err != nil {
+		return nil, err
+	}
+
+	plan.probeCert = *probe.Certificate
+
+	return plan, nil
+}
+
+// apiServerPort is the port of cluster.controlPlane.endpoint, where clients will look for the
+// API server; without one, Talos's local API server port.
+func apiServerPort(endpoint *url.URL, fallback int) (int, error) {
+	if endpoint == nil || endpoint.Port() == "" {
+		return fallback, nil
+	}
+
+	port, err := strconv.Atoi(endpoint.Port())
+	if err != nil {
+		return 0, fmt.Errorf("cluster.controlPlane.endpoint port: %w", err)
+	}
+
+	return port, nil
+}
+
+func apiServerSANs(cfg config.Provider, ip net.IP, serviceCIDR string) ([]net.IP, []string) {
+	ips := []net.IP{ip, net.IPv4(127, 0, 0, 1)}
+
+	// The first address of the service range is the in-cluster "kubernetes" Service.
+	if _, cidr, err := net.ParseCIDR(serviceCIDR); err == nil {
+		first := make(net.IP, len(cidr.IP))
+		copy(first, cidr.IP)
+		first[len(first)-1]++
+		ips = append(ips, first)
+	}
+
+	domain := cfg.Cluster().Network().DNSDomain()
+	if domain == "" {
+		domain = "cluster.local"
+	}
+
+	dnsNames := []string{
+		"localhost",
+		"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + domain,
+	}
+
+	extra := append([]string{}, cfg.Cluster().CertSANs()...)
+	if endpoint := cfg.Cluster().Endpoint(); endpoint != nil {
+		extra = append(extra, endpoint.Hostname())
+	}
+
+	if hostname := cfg.Machine().Network().Hostname(); hostname != "" {
+		extra = append(extra, hostname)
+	}
+
+	for _, san := range extra {
+		if parsed := net.ParseIP(san); parsed != nil {
+			ips = append(ips, parsed)
+		} else if san != "" {
+			dnsNames = append(dnsNames, san)
+		}
+	}
+
+	return ips, dnsNames
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"runtime"
+	"strings"
+
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/api/storage"
+	"github.com/siderolabs/talos/pkg/machinery/gendata"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// machineService is machine.MachineService; every method not listed here answers
+// Unimplemented through the embedded type.
+type machineService struct {
+	machine.UnimplementedMachineServiceServer
+
+	sim *Simulator
+}
+
+func (m *machineService) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+	return m.sim.applyConfiguration(ctx, req)
+}
+
+func (m *machineService) Bootstrap(ctx context.Context, req *machine.BootstrapRequest) (*machine.BootstrapResponse, error) {
+	return m.sim.bootstrap(ctx, req)
+}
+
+func (m *machineService) Kubeconfig(_ *emptypb.Empty, stream machine.MachineService_KubeconfigServer) error {
+	return m.sim.kubeconfig(stream)
+}
+
+// Version reports the Talos version the config installs (its installer image tag), so the
+// provider and talosctl see the version the homelab asked for.
+func (m *machineService) Version(context.Context, *emptypb.Empty) (*machine.VersionResponse, error) {
+	return &machine.VersionResponse{
+		Messages: []*machine.Version{{
+			Version: &machine.VersionInfo{
+				Tag:       m.sim.talosVersion(),
+				Sha:       "talos-sim",
+				GoVersion: runtime.Version(),
+				Os:        "linux",
+				Arch:      runtime.GOARCH,
+			},
+			Platform: &machine.PlatformInfo{Name: "metal", Mode: metalMode{}.String()},
+		}},
+	}, nil
+}
+
+func (s *Simulator) talosVersion() string {
+	if s.opts.TalosVersion != "" {
+		return s.opts.TalosVersion
+	}
+
+	if n := s.node(); n != nil {
+		image := n.config.Machine().Install().Image()
+		// ghcr.io/siderolabs/installer:v1.11.5 -> v1.11.5; a digest-only reference has no tag.
+		if i := strings.LastIndex(image, ":"); i >= 0 && !strings.Contains(image[i:], "/") && !strings.Contains(image, "@") {
+			return image[i+1:]
+		}
+	}
+
+	// The Talos release this machinery module belongs to.
+	return gendata.VersionTag
+}
+
+// storageService is storage.StorageService with one fake disk, the install disk the
+// generated configs name.
+type storageService struct {
+	storage.UnimplementedStorageServiceServer
+
+	sim *Simulator
+}
+
+func (st *storageService) Disks(context.Context, *emptypb.Empty) (*storage.DisksResponse, error) {
+	return &storage.DisksResponse{
+		Messages: []*storage.Disks{{
+			Disks: []*storage.Disk{{
+				DeviceName: "/dev/sda",
+				Name:       "sda",
+				Model:      "TALOS-SIM DISK",
+				Serial:     "TALOSSIM0001",
+				Size:       128 << 30,
+				Type:       storage.Disk_SSD,
+				BusPath:    "/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0",
+				Subsystem:  "/sys/class/block",
+				// Once configured the node has installed itself onto it.
+				SystemDisk: st.sim.node() != nil,
+			}},
+		}},
+	}, nil
+}

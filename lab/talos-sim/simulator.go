@@ -1,0 +1,196 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/api/storage"
+	"github.com/siderolabs/talos/pkg/machinery/config"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// Options configure a Simulator; main fills them from flags.
+type Options struct {
+	// Listen is the apid address, host:port; the host must be a loopback IP.
+	Listen string
+	// StateDir holds the node's persistent state (see stateStore).
+	StateDir string
+	// KubeBinDir holds etcd, kube-apiserver and kube-controller-manager.
+	KubeBinDir string
+	// SkipControlPlane makes Bootstrap succeed without starting any process.
+	SkipControlPlane bool
+	// BootstrapTimeout bounds how long one Bootstrap call waits for the API server's /readyz.
+	BootstrapTimeout time.Duration
+	// TalosVersion overrides the version Version reports (default: the installer image tag).
+	TalosVersion string
+	// FailFirst answers the first N RPCs with Unavailable.
+	FailFirst int64
+	// RebootWindow keeps the node Unavailable this long after an apply that reboots it.
+	RebootWindow time.Duration
+}
+
+// Simulator is one simulated Talos node: apid on one TLS listener, switching from maintenance
+// mode to normal mode when the first config is applied.
+type Simulator struct {
+	opts Options
+	ip   net.IP
+	log  *slog.Logger
+
+	state stateStore
+	cp    *controlPlane
+
+	// current is nil in maintenance mode; otherwise the applied config and the TLS identity
+	// derived from it. Swapped atomically so TLS handshakes never wait on an apply.
+	current atomic.Pointer[nodeState]
+	// maintenanceTLS is the self-signed identity of an unconfigured node.
+	maintenanceTLS *tls.Config
+
+	applyMu     sync.Mutex // serialises ApplyConfiguration
+	bootstrapMu sync.Mutex // serialises Bootstrap
+
+	rpcCount    atomic.Int64 // RPCs seen, for --fail-first
+	rebootUntil atomic.Int64 // UnixNano until which the node "reboots"
+
+	server       *grpc.Server
+	shutdownOnce sync.Once
+}
+
+// nodeState is what the node derives from an applied config.
+type nodeState struct {
+	config config.Provider
+	tls    *tls.Config
+}
+
+// New builds a simulator from its state directory: a node that had a config comes back in
+// normal mode, like a rebooted Talos node.
+func New(opts Options, log *slog.Logger) (*Simulator, error) {
+	host, port, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+
+	ip := net.ParseIP(host)
+	// The lab never touches a real network: everything lives on 127.0.0.0/8.
+	if ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+		return nil, fmt.Errorf("--listen: %q is not an IPv4 loopback address", host)
+	}
+
+	if _, err = strconv.Atoi(port); err != nil {
+		return nil, fmt.Errorf("--listen: bad port %q", port)
+	}
+
+	state, err := newStateStore(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+
+	maintenance, err := maintenanceTLSConfig(ip)
+	if err != nil {
+		return nil, err
+	}
+
+	s := &Simulator{
+		opts:           opts,
+		ip:             ip,
+		log:            log,
+		state:          state,
+		maintenanceTLS: maintenance,
+	}
+	s.cp = newControlPlane(ip, opts.KubeBinDir, state, log)
+
+	if err = s.restore(); err != nil {
+		return nil, err
+	}
+
+	// One listener for both modes: the TLS layer picks the identity per handshake.
+	creds := handshakeLogger{
+		TransportCredentials: credentials.NewTLS(&tls.Config{GetConfigForClient: s.tlsConfigForClient}),
+		sim:                  s,
+	}
+	s.server = grpc.NewServer(
+		grpc.Creds(creds),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	)
+	machine.RegisterMachineServiceServer(s.server, &machineService{sim: s})
+	storage.RegisterStorageServiceServer(s.server, &storageService{sim: s})
+
+	return s, nil
+}
+
+// restore loads the applied config from the state directory, as a node does on boot.
+func (s *Simulator) restore() error {
+	promoted, err := s.state.promoteStagedConfig()
+	if err != nil {
+		return fmt.Errorf("promoting the staged config: %w", err)
+	}
+
+	data, err := s.state.loadConfig()
+	if err != nil {
+		return err
+	}
+
+	if data == nil {
+		s.log.Info("no config in the state dir: maintenance mode")
+
+		return nil
+	}
+
+	cfg, _, err := loadConfig(data)
+	if err != nil {
+		return fmt.Errorf("the config in %s no longer loads: %w", s.state.path(configFile), err)
+	}
+
+	next, err := s.newNodeState(cfg)
+	if err != nil {
+		return err
+	}
+
+	s.current.Store(next)
+	s.log.Info("config restored: normal mode", "staged_promoted", promoted, "bootstrapped", s.state.bootstrapped())
+
+	return nil
+}
+
+// node returns the normal-mode state, or nil in maintenance mode.
+func (s *Simulator) node() *nodeState {
+	return s.current.Load()
+}
+
+// Serve answers on lis until Shutdown. A node that was bootstrapped before a restart brings
+// its control plane back first, as Talos starts etcd and the static pods on boot.
+func (s *Simulator) Serve(lis net.Listener) error {
+	if n := s.node(); n != nil && s.state.bootstrapped() && !s.opts.SkipControlPlane {
+		if err := s.cp.start(n.config); err != nil {
+			s.log.Error("restarting the control plane", "err", err)
+		}
+	}
+
+	s.log.Info("serving", "listen", lis.Addr().String(), "mode", s.modeName())
+
+	return s.server.Serve(lis)
+}
+
+// Shutdown stops serving and stops the control-plane processes; safe to call twice.
+func (s *Simulator) Shutdown() {
+	s.shutdownOnce.Do(func() {
+		s.server.Stop()
+		s.cp.stop()
+	})
+}
+
+func (s *Simulator) modeName() string {
+	if s.node() == nil {
+		return "maintenance"
+	}
+
+	return "normal"
+}
