@@ -15,10 +15,12 @@ db="$FAKE_ZFS_DB"
 cmd=$1; shift
 case $cmd in
   get)
-    shift; fmt=$2; shift 2; props=$1; ds=$2
+    flag=$1; fmt=$3; shift 3; props=$1; ds=$2
     [ -d "$db/$ds" ] || { echo "cannot open '$ds': dataset does not exist" >&2; exit 1; }
     for p in $(echo "$props" | tr , ' '); do
       v=$(cat "$db/$ds/$p" 2>/dev/null || echo -)
+      # -p: sizes in bytes, as real zfs prints them
+      if [ "$flag" = -Hp ]; then v=$(numfmt --from=iec "$v" 2>/dev/null || echo "$v"); fi
       if [ "$fmt" = value ]; then echo "$v"; else printf '%s\\t%s\\n' "$p" "$v"; fi
     done ;;
   create)
@@ -58,6 +60,8 @@ describe("NAS scripts", () => {
         const props = parseProperties(run(readPropertiesScript(nas, ds.name, ["quota", "atime", "org.homelab-iac:managed-by"])));
         assert.deepStrictEqual(props, { type: "filesystem", quota: "50G", atime: "off", "org.homelab-iac:managed-by": "homelab/lab" });
         assert.strictEqual(run(ensureDatasetScript(nas, ds, "homelab/lab")), "adopted default/k8s-pv\n", "a second run sets nothing");
+        const asMebibytes = dataset("default/k8s-pv", { quota: "51200M", atime: "off" });
+        assert.strictEqual(run(ensureDatasetScript(nas, asMebibytes, "homelab/lab")), "adopted default/k8s-pv\n", "sizes compare in bytes");
     });
 
     it("adopts an existing dataset and reconciles only what differs", () => {

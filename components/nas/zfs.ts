@@ -49,20 +49,30 @@ export function ensureDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath" | "p
     ];
     for (const [k, v] of props) {
         const kv = shellQuote(`${k}=${v}`);
-        lines.push(`[ "$(zfs get -H -o value ${shellQuote(k)} "$ds")" = ${shellQuote(v)} ] || { zfs set ${kv} "$ds"; echo "set ${k}=${v} on $ds"; }`);
+        // Sizes are compared in bytes (-p): ZFS prints 1024M back as 1G.
+        const bytes = sizeProperties.has(k) ? zfsBytes(v) : undefined;
+        const current = bytes !== undefined ? `zfs get -Hp -o value ${shellQuote(k)} "$ds"` : `zfs get -H -o value ${shellQuote(k)} "$ds"`;
+        const want = bytes !== undefined ? shellQuote(String(bytes)) : shellQuote(v);
+        lines.push(`[ "$(${current})" = ${want} ] || { zfs set ${kv} "$ds"; echo "set ${k}=${v} on $ds"; }`);
     }
     return lines.join("\n") + "\n";
 }
 
-/** Destroys the dataset, never recursively: children or snapshots make it fail, losing nothing. */
+/**
+ * Destroys the dataset, never recursively: children or snapshots make it fail, losing nothing.
+ * A just-used mount can be briefly busy (zfs-fuse, and real ZFS under load): a few retries.
+ */
 export function destroyDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath">, dataset: DatasetConfig): string {
     const zfs = zfsCommand(nas);
+    const name = shellQuote(dataset.name);
     return [
         "set -eu",
-        `if ${zfs} get -H -o value type ${shellQuote(dataset.name)} >/dev/null 2>&1; then`,
-        `  ${zfs} destroy ${shellQuote(dataset.name)}`,
-        `  echo "destroyed ${dataset.name}"`,
-        "fi",
+        `${zfs} get -H -o value type ${name} >/dev/null 2>&1 || exit 0`,
+        "for attempt in 1 2 3 4 5; do",
+        `  if ${zfs} destroy ${name}; then echo "destroyed ${dataset.name}"; exit 0; fi`,
+        "  sleep 1",
+        "done",
+        "exit 1",
     ].join("\n") + "\n";
 }
 
@@ -106,10 +116,17 @@ function sameZfsValue(property: string, desired: string, observed: string | unde
     }
     const a = zfsBytes(desired);
     const b = zfsBytes(observed);
-    return a !== undefined && a === b && /quota|reservation|recordsize/.test(property);
+    return a !== undefined && a === b && sizeProperties.has(property);
 }
 
-function zfsBytes(v: string): number | undefined {
+/** Properties whose values are sizes. */
+const sizeProperties = new Set(["quota", "refquota", "reservation", "refreservation", "recordsize"]);
+
+/** A ZFS size in bytes (`none` is 0), or undefined when the value is not a size. */
+export function zfsBytes(v: string): number | undefined {
+    if (v === "none") {
+        return 0;
+    }
     const m = /^(\d+(?:\.\d+)?)([KMGTPE]?)B?$/i.exec(v);
     if (!m) {
         return undefined;
