@@ -90,6 +90,7 @@ if [[ "$(cat "$talos_sdk/.generated" 2>/dev/null)" != "$talos_stamp" ]]; then
     const fs = require("fs"); const f = process.argv[1];
     const p = JSON.parse(fs.readFileSync(f, "utf8"));
     p.version = process.argv[2];
+    p.main = "bin/index.js"; p.types = "bin/index.d.ts";
     delete p.dependencies; delete p.devDependencies; delete p.scripts;
     fs.writeFileSync(f, JSON.stringify(p, null, 2) + "\n");' \
     "$talos_sdk/package.json" "$TALOS_PROVIDER_VERSION"
@@ -105,7 +106,16 @@ if [[ "$(cat "$HOMELAB_ROOT/node_modules/.setup-stamp" 2>/dev/null)" != "$npm_st
 fi
 if [[ ! -f "$talos_sdk/bin/index.js" ]]; then
   step "compiling @pulumiverse/talos"
-  (cd "$talos_sdk" && "$HOMELAB_ROOT/node_modules/.bin/tsc" -p tsconfig.json)
+  # The CLI's code generator targets a newer @pulumi/pulumi than the Node.js-20 one we pin: only
+  # the generated static `exists()` methods call runtime.existsResource, which this project never
+  # uses. tsc still emits everything; any other type error fails set-up.
+  tsc_errors="$(cd "$talos_sdk" && "$HOMELAB_ROOT/node_modules/.bin/tsc" -p tsconfig.json || true)"
+  if grep -v "Property 'existsResource' does not exist" <<<"$tsc_errors" | grep -q .; then
+    echo "$tsc_errors" >&2
+    exit 1
+  fi
+  # The SDK reads its own version (for the plugin it asks the engine for) from bin/package.json.
+  cp "$talos_sdk/package.json" "$talos_sdk/bin/package.json"
   echo "$talos_stamp" >"$talos_sdk/.generated"
 fi
 
