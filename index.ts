@@ -7,3 +7,5 @@ const homelab = defineHomelab(loadStackConfig());
 
 export const kubeconfig = homelab.kubeconfig;
 export const talosconfig = homelab.talosconfig;
+export const grafanaAdminPassword = homelab.platform.grafanaAdminPassword;
+export const argocdAdminPassword = homelab.platform.argocdAdminPassword;

@@ -97,5 +97,42 @@ export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
 
 /** Whether an Output is marked secret. */
 export function isSecret<T>(output: pulumi.Output<T>): Promise<boolean> {
-    return (output as any).isSecret as Promise<boolean>;
+    return pulumi.isSecret(output);
+}
+
+/** The signature key the engine's wire format uses to mark a secret value. */
+const secretSignature = "4dabf18193072939515e22adb298388d";
+const secretMarker = "1b47061264138c4ac30d75fd1eb44270";
+
+/** Whether a recorded input value is a secret (as the engine would store it: encrypted). */
+export function isSecretInput(v: unknown): v is { value: unknown } {
+    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[secretSignature] === secretMarker;
+}
+
+/** A recorded input with every secret wrapper removed. */
+export function plain(v: unknown): any {
+    if (isSecretInput(v)) {
+        return plain(v.value);
+    }
+    if (Array.isArray(v)) {
+        return v.map(plain);
+    }
+    if (typeof v === "object" && v !== null) {
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+    }
+    return v;
+}
+
+/** Paths of plain (non-secret) strings in a recorded input that contain `needle`. */
+export function plaintextOccurrences(v: unknown, needle: string, at = ""): string[] {
+    if (isSecretInput(v)) {
+        return [];
+    }
+    if (typeof v === "string") {
+        return v.includes(needle) ? [at || "."] : [];
+    }
+    if (typeof v === "object" && v !== null) {
+        return Object.entries(v).flatMap(([k, x]) => plaintextOccurrences(x, needle, `${at}.${k}`));
+    }
+    return [];
 }

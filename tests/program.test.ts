@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackSettings, StackConfig, StackSecrets } from "../stacks/config";
 import type { Homelab } from "../stacks/homelab";
-import { isSecret, recordProgram, Recording, valueOf } from "./mocks";
+import { isSecret, isSecretInput, plain, plaintextOccurrences, recordProgram, Recording, valueOf } from "./mocks";
 import { clone, rawStackConfig } from "./stackfiles";
 
 const standIns: Record<keyof StackSecrets, string> = {
@@ -101,7 +101,8 @@ describe("the homelab program (under mocks)", () => {
             assert.strictEqual(providerOf(r), `pulumi:providers:${pkg}`, `${r.type} ${r.name}`);
         }
         const k8sProvider = rec.ofType("pulumi:providers:kubernetes")[0];
-        assert.strictEqual(k8sProvider.inputs.kubeconfig, "apiVersion: v1\nkind: Config\n# node 127.0.10.2\n");
+        assert.ok(isSecretInput(k8sProvider.inputs.kubeconfig), "the kubeconfig reaches the provider as a secret");
+        assert.strictEqual(plain(k8sProvider.inputs.kubeconfig), "apiVersion: v1\nkind: Config\n# node 127.0.10.2\n");
     });
 
     it("keeps kubeconfig and talosconfig secret", async () => {
@@ -109,22 +110,23 @@ describe("the homelab program (under mocks)", () => {
         assert.strictEqual(await isSecret(homelab.kubeconfig), true);
         assert.strictEqual(await isSecret(homelab.talosconfig), true);
         assert.strictEqual(await isSecret(homelab.platform.grafanaAdminPassword), true);
+        assert.strictEqual(await isSecret(homelab.platform.argocdAdminPassword), true);
     });
 
-    it("puts secret values only where they belong: Secrets, SSH connections, drift sentinels", async () => {
+    it("never puts a secret value in plaintext into any resource input", async () => {
         const { rec } = await run();
-        const allowed = new Set(["kubernetes:core/v1:Secret", "command:remote:Command", "pulumi-nodejs:dynamic/homelab-nas-drift:DriftSentinel"]);
+        const leaks: string[] = [];
         for (const r of rec.resources) {
-            const text = JSON.stringify(r.inputs);
             for (const [key, value] of Object.entries(standIns)) {
-                if (text.includes(value)) {
-                    assert.ok(allowed.has(r.type), `${key} reaches ${r.type} ${r.name}`);
-                }
+                leaks.push(...plaintextOccurrences(r.inputs, value).map(at => `${key} in ${r.type} ${r.name} at ${at}`));
             }
         }
-        for (const release of rec.ofType("kubernetes:helm.sh/v3:Release")) {
-            assert.ok(!/stand-in/.test(JSON.stringify(release.inputs.values)), `${release.name} values hold a secret`);
-        }
+        assert.deepStrictEqual(leaks, []);
+        // ...and the secrets did reach where they are needed, as secrets.
+        const reached = (value: string) => rec.resources.filter(r => JSON.stringify(plain(r.inputs)).includes(value)).map(r => r.type);
+        assert.ok(reached(standIns.cloudflareApiToken).includes("kubernetes:core/v1:Secret"));
+        assert.ok(reached(standIns.nasSshPrivateKey).includes("command:remote:Command"));
+        assert.ok(reached(standIns.gitToken).includes("kubernetes:core/v1:Secret"));
     });
 
     it("pins every Helm release to the configured chart, version and repository", async () => {
@@ -149,7 +151,8 @@ describe("the homelab program (under mocks)", () => {
             ["nfs", "default/smb-share", "default/k8s-pv/nfs-snapshots"],
         ]) {
             const secret = rec.named(`platform-csi-${protocol}-config`);
-            const driver = JSON.parse(secret.inputs.stringData["driver-config-file.yaml"]);
+            assert.ok(isSecretInput(secret.inputs.stringData), "the driver config is a secret");
+            const driver = JSON.parse(plain(secret.inputs.stringData)["driver-config-file.yaml"]);
             assert.strictEqual(driver.driver, `freenas-${protocol}`);
             assert.strictEqual(driver.zfs.datasetParentName, parent);
             assert.strictEqual(driver.zfs.detachedSnapshotsDatasetParentName, snapshots);
@@ -161,14 +164,16 @@ describe("the homelab program (under mocks)", () => {
     it("manages each configured dataset by absolute zfs path, through sudo, marked as managed", async () => {
         const { rec } = await run();
         const commands = rec.ofType("command:remote:Command");
-        assert.deepStrictEqual(commands.map(c => c.name),
+        assert.deepStrictEqual(commands.map(c => c.name).sort(),
             ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots", "nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share"]);
         for (const c of commands) {
             assert.match(c.inputs.create, /sudo -n '\/usr\/sbin\/zfs'/);
             assert.match(c.inputs.create, /org\.homelab-iac:managed-by=homelab\/lab/);
             assert.strictEqual(c.inputs.create, c.inputs.update);
             assert.strictEqual(c.inputs.delete, undefined, `${c.name} must never be destroyed by the stack`);
-            assert.strictEqual(c.inputs.connection.hostKey, rawStackConfig("lab").nas && (rawStackConfig("lab").nas as any).hostKey);
+            const connection = plain(c.inputs.connection);
+            assert.strictEqual(connection.hostKey, (rawStackConfig("lab").nas as any).hostKey, "the host key is pinned");
+            assert.strictEqual(connection.host, "127.0.10.3");
         }
     });
 });

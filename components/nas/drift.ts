@@ -103,8 +103,9 @@ export interface DriftSentinelArgs {
 }
 
 export class DriftSentinel extends pulumi.dynamic.Resource {
-    public readonly generation!: pulumi.Output<number>;
-    public readonly observed!: pulumi.Output<Record<string, string> | null>;
+    // `declare`: a class field would overwrite, after super(), the outputs the SDK just set.
+    declare public readonly generation: pulumi.Output<number>;
+    declare public readonly observed: pulumi.Output<Record<string, string> | null>;
 
     constructor(name: string, args: DriftSentinelArgs, opts?: pulumi.CustomResourceOptions) {
         const connection = pulumi.output(args.connection);

@@ -136,8 +136,8 @@ export class Platform extends pulumi.ComponentResource {
         }, { ...this.k8sOpts, dependsOn: [releases.argocd, rootProject] });
 
         this.releases = releases;
-        this.grafanaAdminPassword = grafanaPassword.result;
-        this.argocdAdminPassword = argoPassword.result;
+        this.grafanaAdminPassword = pulumi.secret(grafanaPassword.result);
+        this.argocdAdminPassword = pulumi.secret(argoPassword.result);
         this.registerOutputs({});
     }
 
