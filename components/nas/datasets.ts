@@ -3,7 +3,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { DatasetConfig, NasConfig } from "../../stacks/config";
-import { DriftSentinel, SentinelConnection } from "./drift";
+import { DriftSentinel, DynamicProvider, SentinelConnection } from "./drift";
 import { destroyDatasetScript, ensureDatasetScript, managedProperties } from "./zfs";
 
 export interface NasDatasetsArgs {
@@ -46,10 +46,11 @@ export class NasDatasets extends pulumi.ComponentResource {
             host: nas.host, port: nas.port, user: nas.user, hostKey: nas.hostKey, privateKey: key, sudo: nas.sudo, zfsPath: nas.zfsPath,
         }));
 
+        const sentinels = new DynamicProvider(`${name}-drift`, { parent: this });
         const datasets: Record<string, command.remote.Command> = {};
         for (const dataset of nas.datasets) {
             const parent = datasets[parentName(dataset.name)];
-            datasets[dataset.name] = this.dataset(name, dataset, args, connection, sentinelConnection, parent);
+            datasets[dataset.name] = this.dataset(name, dataset, args, connection, sentinelConnection, sentinels, parent);
         }
         this.datasets = datasets;
 
@@ -63,7 +64,8 @@ export class NasDatasets extends pulumi.ComponentResource {
 
     private dataset(
         prefix: string, dataset: DatasetConfig, args: NasDatasetsArgs, connection: command.types.input.remote.ConnectionArgs,
-        sentinelConnection: pulumi.Output<SentinelConnection>, parent: command.remote.Command | undefined,
+        sentinelConnection: pulumi.Output<SentinelConnection>, sentinels: DynamicProvider,
+        parent: command.remote.Command | undefined,
     ): command.remote.Command {
         // The dataset name is the resource name: renaming a dataset in config is a new dataset,
         // and the old one is kept (retainOnDelete) unless it allowed destruction.
@@ -72,7 +74,7 @@ export class NasDatasets extends pulumi.ComponentResource {
             connection: sentinelConnection,
             dataset: dataset.name,
             desired: managedProperties(dataset, args.owner),
-        }, { parent: this });
+        }, { parent: this, provider: sentinels });
         const ensure = ensureDatasetScript(args.nas, dataset, args.owner);
         return new command.remote.Command(resourceName, {
             connection,

@@ -96,6 +96,17 @@ const sentinelProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
+/**
+ * An explicit instance of the engine's Node.js dynamic-resource provider. The stack disables every
+ * default provider (`pulumi:disable-default-providers: ["*"]`), dynamic ones included, so the
+ * sentinels name theirs like every other resource does.
+ */
+export class DynamicProvider extends pulumi.ProviderResource {
+    constructor(name: string, opts?: pulumi.ResourceOptions) {
+        super("pulumi-nodejs", name, {}, opts);
+    }
+}
+
 export interface DriftSentinelArgs {
     readonly connection: pulumi.Input<SentinelConnection>;
     readonly dataset: string;
