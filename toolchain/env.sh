@@ -21,8 +21,7 @@ export GOTOOLCHAIN=local
 export HOMELAB_PULUMI_BIN="$HOMELAB_CACHE/bin/pulumi-v$PULUMI_VERSION"
 export HOMELAB_PROVIDER_BIN="$HOMELAB_CACHE/bin/providers"
 export PULUMI_HOME="${PULUMI_HOME:-$HOMELAB_CACHE/pulumi-home}"
-# Dynamic providers (the NAS drift sentinels) run through the SDK's own pulumi-resource-pulumi-nodejs.
-export PATH="$HOMELAB_PULUMI_BIN:$HOMELAB_ROOT/node_modules/.bin:$HOMELAB_ROOT/node_modules/@pulumi/pulumi:$PATH"
+export PATH="$HOMELAB_PULUMI_BIN:$HOMELAB_ROOT/node_modules/.bin:$PATH"
 
 # Nothing may be fetched at run time: a missing plugin fails at once instead of trying the network.
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

@@ -104,6 +104,12 @@ if [[ "$(cat "$HOMELAB_ROOT/node_modules/.setup-stamp" 2>/dev/null)" != "$npm_st
   (cd "$HOMELAB_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$npm_stamp" >"$HOMELAB_ROOT/node_modules/.setup-stamp"
 fi
+# Dynamic providers (the NAS drift sentinels) start through the SDK's launcher script, which finds
+# the program's own @pulumi/pulumi; beside the CLI the engine takes it as a bundled plugin.
+launcher="$HOMELAB_ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs"
+if ! cmp -s "$launcher" "$HOMELAB_PULUMI_BIN/pulumi-resource-pulumi-nodejs"; then
+  install -m 0755 "$launcher" "$HOMELAB_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
+fi
 if [[ ! -f "$talos_sdk/bin/index.js" ]]; then
   step "compiling @pulumiverse/talos"
   # The CLI's code generator targets a newer @pulumi/pulumi than the Node.js-20 one we pin: only
