@@ -78,6 +78,14 @@ fi
 wait_for 100 eval 'zpool list -H >/dev/null 2>&1' || { echo "[nas] zfs-fuse does not answer; see $LOGS/zfs-fuse.log"; exit 1; }
 
 # --- the pool: a 512 MiB file, mounted under the lab dir (TrueNAS would use /mnt/<pool>) ---
+# zfs-fuse re-imports every pool in its cache when it starts, so another clone's lab pool can be
+# imported under our name: export it (it stays intact in that clone's .lab/). Any other pool
+# called `default` is left alone and refused below.
+if zpool list -H -o name "$POOL" >/dev/null 2>&1 && ! our_pool &&
+  zpool status "$POOL" 2>/dev/null | grep -qE '/\.lab/nas/pool\.img'; then
+  echo "[nas] exporting another lab's pool $POOL"
+  zpool export "$POOL"
+fi
 if ! zpool list -H -o name "$POOL" >/dev/null 2>&1; then
   if [[ -e "$NAS/pool.img" ]]; then
     echo "[nas] importing pool $POOL"
