@@ -47,6 +47,7 @@ describe("the homelab program (under mocks)", () => {
             "pulumi-nodejs:dynamic/homelab-nas-drift:DriftSentinel": 5,
             "pulumi:providers:command": 1,
             "pulumi:providers:kubernetes": 1,
+            "pulumi:providers:pulumi-nodejs": 1,
             "pulumi:providers:random": 1,
             "pulumi:providers:talos": 1,
             "random:index/randomPassword:RandomPassword": 2,
@@ -123,7 +124,11 @@ describe("the homelab program (under mocks)", () => {
         }
         assert.deepStrictEqual(leaks, []);
         // ...and the secrets did reach where they are needed, as secrets.
-        const reached = (value: string) => rec.resources.filter(r => JSON.stringify(plain(r.inputs)).includes(value)).map(r => r.type);
+        const decoded = (r: { inputs: Record<string, any> }) => {
+            const data = plain(r.inputs).data ?? {};
+            return JSON.stringify(plain(r.inputs)) + Object.values(data).map(v => Buffer.from(String(v), "base64").toString()).join();
+        };
+        const reached = (value: string) => rec.resources.filter(r => decoded(r).includes(value)).map(r => r.type);
         assert.ok(reached(standIns.cloudflareApiToken).includes("kubernetes:core/v1:Secret"));
         assert.ok(reached(standIns.nasSshPrivateKey).includes("command:remote:Command"));
         assert.ok(reached(standIns.gitToken).includes("kubernetes:core/v1:Secret"));
@@ -151,8 +156,8 @@ describe("the homelab program (under mocks)", () => {
             ["nfs", "default/smb-share", "default/k8s-pv/nfs-snapshots"],
         ]) {
             const secret = rec.named(`platform-csi-${protocol}-config`);
-            assert.ok(isSecretInput(secret.inputs.stringData), "the driver config is a secret");
-            const driver = JSON.parse(plain(secret.inputs.stringData)["driver-config-file.yaml"]);
+            assert.ok(isSecretInput(secret.inputs.data), "the driver config is a secret");
+            const driver = JSON.parse(Buffer.from(plain(secret.inputs.data)["driver-config-file.yaml"], "base64").toString());
             assert.strictEqual(driver.driver, `freenas-${protocol}`);
             assert.strictEqual(driver.zfs.datasetParentName, parent);
             assert.strictEqual(driver.zfs.detachedSnapshotsDatasetParentName, snapshots);

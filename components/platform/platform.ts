@@ -20,6 +20,15 @@ export interface PlatformArgs {
 
 type ChartName = keyof StackConfig["platform"]["charts"];
 
+/**
+ * Secret contents as `data` (base64), secret end to end. `stringData` is write-only in the API, so
+ * a refresh reads back `data` and would see a difference that is not there.
+ */
+export function secretData(values: Record<string, pulumi.Input<string>>): pulumi.Output<Record<string, string>> {
+    return pulumi.secret(pulumi.all(values).apply(v =>
+        Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Buffer.from(x, "utf8").toString("base64")]))));
+}
+
 export class Platform extends pulumi.ComponentResource {
     public readonly releases: Readonly<Record<string, k8s.helm.v3.Release>>;
     /** Grafana's and ArgoCD's generated admin passwords (secret). */
@@ -63,7 +72,7 @@ export class Platform extends pulumi.ComponentResource {
         releases.certManager = this.release("cert-manager", "certManager", certNs, v.certManagerValues());
         const token = new k8s.core.v1.Secret(`${name}-cloudflare-token`, {
             metadata: { name: "cloudflare-api-token", namespace: certNs.metadata.name },
-            stringData: { "api-token": config.secrets.cloudflareApiToken },
+            data: secretData({ "api-token": config.secrets.cloudflareApiToken }),
         }, this.k8sOpts);
         for (const env of ["staging", "production"] as const) {
             new k8s.apiextensions.CustomResource(`${name}-issuer-${env}`, {
@@ -87,7 +96,7 @@ export class Platform extends pulumi.ComponentResource {
         });
         const grafanaSecret = new k8s.core.v1.Secret(`${name}-grafana-admin`, {
             metadata: { name: "grafana-admin", namespace: monNs.metadata.name },
-            stringData: { "admin-user": "admin", "admin-password": grafanaPassword.result },
+            data: secretData({ "admin-user": "admin", "admin-password": grafanaPassword.result }),
         }, this.k8sOpts);
         const storage = config.platform.grafana.storageClass === "truenas-nfs"
             ? releases["democratic-csi-nfs"] : releases["democratic-csi-iscsi"];
@@ -108,12 +117,12 @@ export class Platform extends pulumi.ComponentResource {
                 namespace: argoNs.metadata.name,
                 labels: { "argocd.argoproj.io/secret-type": "repository" },
             },
-            stringData: {
+            data: secretData({
                 type: "git",
                 url: config.platform.argocd.repoURL,
                 ...(config.platform.argocd.username ? { username: config.platform.argocd.username } : {}),
                 password: config.secrets.gitToken,
-            },
+            }),
         }, this.k8sOpts);
         const projectOpts = { ...this.k8sOpts, dependsOn: [releases.argocd] };
         new k8s.apiextensions.CustomResource(`${name}-argocd-workloads`, {
@@ -181,7 +190,7 @@ export class Platform extends pulumi.ComponentResource {
         const secret = new k8s.core.v1.Secret(`${name}-csi-${protocol}-config`, {
             metadata: { name: secretName, namespace: namespace.metadata.name },
             // JSON is YAML: the driver reads this key as its config file.
-            stringData: { "driver-config-file.yaml": pulumi.secret(driverConfig) },
+            data: secretData({ "driver-config-file.yaml": driverConfig }),
         }, this.k8sOpts);
         return this.release(`democratic-csi-${protocol}`, "democraticCsi", namespace,
             v.democraticCsiValues(protocol, secretName), [secret]);

@@ -1,0 +1,186 @@
+// @engine @lab: `npm run lab` for real, from a fresh lab, and what the homelab's owner would check:
+// the node bootstrapped and serving Kubernetes, the datasets on real ZFS, the platform installed,
+// a second run changing nothing, drift found and repaired, data surviving destroy.
+import * as assert from "assert";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as https from "https";
+import * as yaml from "js-yaml";
+import * as os from "os";
+import * as path from "path";
+import { root } from "./stackfiles";
+
+const lab = path.join(root, ".lab");
+const passphraseEnv = { ...process.env, PULUMI_CONFIG_PASSPHRASE_FILE: path.join(root, "stacks/lab.passphrase") };
+
+interface Run { status: number; out: string }
+
+function sh(cmd: string, args: string[], timeout = 600_000): Run {
+    const r = spawnSync(cmd, args, { cwd: root, encoding: "utf8", timeout, env: passphraseEnv });
+    return { status: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
+}
+const npm = (script: string, ...args: string[]) => sh("npm", ["run", "--silent", script, "--", ...args]);
+const pulumiLab = (...args: string[]) => npm("pulumi", ...args, "--stack", "lab");
+const zfs = (...args: string[]) => execFileSync("/usr/sbin/zfs", args, { encoding: "utf8" }).trim();
+
+/** Lines of a lab log, to count what a run did on the NAS and the Talos node. */
+function logLines(name: string, pattern: RegExp): number {
+    const file = path.join(lab, "logs", name);
+    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(l => pattern.test(l)).length : 0;
+}
+const sshSessions = () => logLines("nas-sshd.log", /Accepted publickey/);
+const talosCalls = () => logLines("talos.log", /msg=rpc/);
+
+/** GET on the lab's API server with the stack's own kubeconfig output. */
+async function kubeGet(kubeconfig: string, urlPath: string): Promise<{ status: number; body: string }> {
+    const kc = yaml.load(kubeconfig) as any;
+    const cluster = kc.clusters[0].cluster;
+    const user = kc.users[0].user;
+    const url = new URL(urlPath, cluster.server);
+    return new Promise((resolve, reject) => {
+        const req = https.get(url, {
+            ca: Buffer.from(cluster["certificate-authority-data"], "base64"),
+            cert: Buffer.from(user["client-certificate-data"], "base64"),
+            key: Buffer.from(user["client-key-data"], "base64"),
+        }, res => {
+            let body = "";
+            res.on("data", d => { body += d; });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+    });
+}
+const names = (body: string) => (JSON.parse(body).items as any[]).map(i => [i.metadata.namespace, i.metadata.name].filter(Boolean).join("/")).sort();
+
+describe("the lab, end to end @engine @lab", function () {
+    this.timeout(900_000);
+    let kubeconfig = "";
+    const labFile = path.join(root, "Pulumi.lab.yaml");
+    let labFileBefore = "";
+
+    before(() => {
+        labFileBefore = fs.readFileSync(labFile, "utf8");
+        // A fresh lab: no node config, no pool, no stack state.
+        sh("bash", ["lab/down.sh"]);
+        fs.rmSync(lab, { recursive: true, force: true });
+        pulumiLab("stack", "rm", "--force", "--yes", "--preserve-config");
+    });
+
+    after(() => {
+        // The lab keeps running for whoever looks next; its keys stay in the stack file.
+        assert.ok(fs.existsSync(labFile));
+    });
+
+    it("adopts a dataset that exists before the first up, keeping its data", () => {
+        const r = sh("bash", ["lab/nas/start.sh"]);
+        assert.strictEqual(r.status, 0, r.out);
+        zfs("create", "default/smb-share");
+        fs.writeFileSync(path.join(zfs("get", "-H", "-o", "value", "mountpoint", "default/smb-share"), "family-photos.txt"), "precious\n");
+    });
+
+    it("`npm run lab` applies the config, bootstraps, and installs everything", () => {
+        const r = npm("lab");
+        assert.strictEqual(r.status, 0, r.out.slice(-4000));
+        assert.match(r.out, /\+ \d+ created/);
+        const out = pulumiLab("stack", "output", "kubeconfig", "--show-secrets");
+        assert.strictEqual(out.status, 0, out.out);
+        kubeconfig = out.out.trim();
+    });
+
+    it("serves the configured Kubernetes version with the kubeconfig output, and is ready", async () => {
+        const wanted = (yaml.load(labFileBefore) as any).config["homelab:cluster"].kubernetesVersion;
+        const version = await kubeGet(kubeconfig, "/version");
+        assert.strictEqual(JSON.parse(version.body).gitVersion, wanted);
+        const ready = await kubeGet(kubeconfig, "/readyz");
+        assert.deepStrictEqual([ready.status, ready.body], [200, "ok"]);
+    });
+
+    it("holds a Helm release per platform piece and every custom resource", async () => {
+        const releases = await kubeGet(kubeconfig, "/api/v1/secrets?labelSelector=owner%3Dhelm");
+        assert.deepStrictEqual(names(releases.body), [
+            "argocd/sh.helm.release.v1.argo-cd.v1", "cert-manager/sh.helm.release.v1.cert-manager.v1",
+            "democratic-csi/sh.helm.release.v1.democratic-csi-iscsi.v1", "democratic-csi/sh.helm.release.v1.democratic-csi-nfs.v1",
+            "metallb-system/sh.helm.release.v1.metallb.v1", "monitoring/sh.helm.release.v1.kube-prometheus-stack.v1",
+            "traefik/sh.helm.release.v1.traefik.v1",
+        ]);
+        const expect: [string, string[]][] = [
+            ["/apis/metallb.io/v1beta1/ipaddresspools", ["metallb-system/homelab"]],
+            ["/apis/metallb.io/v1beta1/l2advertisements", ["metallb-system/homelab"]],
+            ["/apis/cert-manager.io/v1/clusterissuers", ["letsencrypt-production", "letsencrypt-staging"]],
+            ["/apis/storage.k8s.io/v1/storageclasses", ["truenas-iscsi", "truenas-nfs"]],
+            ["/apis/argoproj.io/v1alpha1/applications", ["argocd/root"]],
+            ["/api/v1/namespaces/democratic-csi/secrets?fieldSelector=type%3DOpaque",
+                ["democratic-csi/democratic-csi-iscsi-driver-config", "democratic-csi/democratic-csi-nfs-driver-config"]],
+        ];
+        for (const [url, wanted] of expect) {
+            const r = await kubeGet(kubeconfig, url);
+            assert.deepStrictEqual(names(r.body), wanted, url);
+        }
+    });
+
+    it("made the datasets on real ZFS with their properties, and kept the adopted one's data", () => {
+        const listing = zfs("list", "-H", "-o", "name,org.homelab-iac:managed-by,quota,atime", "-r", "default");
+        assert.deepStrictEqual(listing.split("\n").map(l => l.split("\t")), [
+            ["default", "-", "none", "on"],
+            ["default/k8s-pv", "homelab/lab", "none", "off"],
+            ["default/k8s-pv/iscsi", "homelab/lab", "200M", "off"],
+            ["default/k8s-pv/iscsi-snapshots", "homelab/lab", "none", "off"],
+            ["default/k8s-pv/nfs-snapshots", "homelab/lab", "none", "off"],
+            ["default/smb-share", "homelab/lab", "100M", "on"],
+        ]);
+        const mount = zfs("get", "-H", "-o", "value", "mountpoint", "default/smb-share");
+        assert.strictEqual(fs.readFileSync(path.join(mount, "family-photos.txt"), "utf8"), "precious\n");
+    });
+
+    it("a second `npm run lab` changes nothing and opens no SSH session; preview expects no changes", () => {
+        const ssh = sshSessions();
+        const talos = talosCalls();
+        const r = npm("lab");
+        assert.strictEqual(r.status, 0, r.out.slice(-3000));
+        assert.doesNotMatch(r.out, /created|updated|deleted|replaced/);
+        assert.strictEqual(sshSessions() - ssh, 0, "SSH sessions during a no-op up");
+        process.stdout.write(`      (no-op up: ${talosCalls() - talos} Talos API calls, 0 SSH sessions)\n`);
+        const p = pulumiLab("preview", "--expect-no-changes");
+        assert.strictEqual(p.status, 0, p.out.slice(-3000));
+    });
+
+    it("finds a quota changed by hand on the NAS, names the dataset, and puts it back", () => {
+        zfs("set", "quota=10M", "default/smb-share");
+        const p = pulumiLab("preview", "--refresh", "--expect-no-changes");
+        assert.notStrictEqual(p.status, 0);
+        assert.match(p.out, /~\s+command:remote:Command nas-default\/smb-share update/);
+        assert.doesNotMatch(p.out, /~\s+command:remote:Command nas-default\/k8s-pv(\/\S+)? update/);
+        const up = pulumiLab("up", "--refresh", "--yes");
+        assert.strictEqual(up.status, 0, up.out.slice(-3000));
+        assert.strictEqual(zfs("get", "-H", "-o", "value", "quota", "default/smb-share"), "100M");
+        assert.strictEqual(pulumiLab("preview", "--refresh", "--expect-no-changes").status, 0);
+    });
+
+    it("surfaces a config patch Talos rejects as Talos's own validation message", () => {
+        const doc = yaml.load(labFileBefore) as any;
+        const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lab-bad-patch-")), "Pulumi.lab.yaml");
+        doc.config = { ...(yaml.load(fs.readFileSync(labFile, "utf8")) as any).config };
+        // KubeSpan without cluster discovery: a config Talos's validator refuses.
+        doc.config["homelab:cluster"].patches = { cluster: [{ machine: { network: { kubespan: { enabled: true } } }, cluster: { discovery: { enabled: false } } }] };
+        doc.encryptionsalt = (yaml.load(fs.readFileSync(labFile, "utf8")) as any).encryptionsalt;
+        fs.writeFileSync(bad, yaml.dump(doc, { lineWidth: -1 }));
+        const up = pulumiLab("up", "--yes", "--config-file", bad);
+        fs.rmSync(path.dirname(bad), { recursive: true });
+        assert.notStrictEqual(up.status, 0);
+        assert.match(up.out, /\.cluster\.discovery should be enabled when \.machine\.network\.kubespan is enabled/);
+        assert.strictEqual(pulumiLab("preview", "--expect-no-changes").status, 0, "the failed change left the stack as it was");
+    });
+
+    it("keeps every dataset and its data through `pulumi destroy`", () => {
+        const mount = zfs("get", "-H", "-o", "value", "mountpoint", "default/k8s-pv/iscsi");
+        fs.writeFileSync(path.join(mount, "volume.img"), "blocks\n");
+        const d = pulumiLab("destroy", "--yes");
+        assert.strictEqual(d.status, 0, d.out.slice(-3000));
+        assert.strictEqual(fs.readFileSync(path.join(mount, "volume.img"), "utf8"), "blocks\n");
+        assert.strictEqual(zfs("list", "-H", "-o", "name", "-r", "default").split("\n").length, 6);
+        // The node keeps the destroyed cluster's identity, as a real one would until reset: reset
+        // the lab so the next `npm run lab` starts from a bare node again.
+        sh("bash", ["lab/down.sh"]);
+        fs.rmSync(path.join(lab, "talos"), { recursive: true, force: true });
+    });
+});
