@@ -19,7 +19,44 @@ function npmRun(script: string, args: string[], timeout = 300_000): Run {
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface PreviewStep { op: string; urn: string; newState?: { type: string; inputs: Record<string, any> } }
+interface PreviewStep { op: string; urn: string; newState?: { type: string; inputs: Record<string, any>; dependencies?: string[] } }
+
+const nameOf = (urn: string) => urn.split("::").pop()!;
+
+/**
+ * The intended graph: what each resource waits for (providers aside). Independent pieces have no
+ * edge between them, so Pulumi installs them in parallel.
+ */
+const intendedGraph: Record<string, string[]> = {
+    "homelab-secrets": [],
+    "homelab-sever-it01-config": ["homelab-secrets"],
+    "homelab-bootstrap": ["homelab-secrets", "homelab-sever-it01-config"],
+    "homelab-kubeconfig": ["homelab-bootstrap", "homelab-secrets"],
+    "nas-default/k8s-pv": ["nas-default/k8s-pv-drift"],
+    "nas-default/k8s-pv/iscsi": ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi-drift"],
+    "nas-default/k8s-pv/iscsi-snapshots": ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi-snapshots-drift"],
+    "nas-default/k8s-pv/nfs-snapshots": ["nas-default/k8s-pv", "nas-default/k8s-pv/nfs-snapshots-drift"],
+    "nas-default/smb-share": ["nas-default/smb-share-drift"],
+    "platform-metallb": ["platform-ns-metallb-system"],
+    "platform-metallb-pool": ["platform-metallb", "platform-ns-metallb-system"],
+    "platform-metallb-l2": ["platform-metallb", "platform-metallb-pool", "platform-ns-metallb-system"],
+    "platform-traefik": ["platform-metallb-l2", "platform-metallb-pool", "platform-ns-traefik"],
+    "platform-cert-manager": ["platform-ns-cert-manager"],
+    "platform-cloudflare-token": ["platform-ns-cert-manager"],
+    "platform-issuer-staging": ["platform-cert-manager", "platform-cloudflare-token"],
+    "platform-issuer-production": ["platform-cert-manager", "platform-cloudflare-token"],
+    "platform-csi-iscsi-config": ["nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots", "platform-ns-democratic-csi"],
+    "platform-csi-nfs-config": ["nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share", "platform-ns-democratic-csi"],
+    "platform-democratic-csi-iscsi": ["platform-csi-iscsi-config", "platform-ns-democratic-csi"],
+    "platform-democratic-csi-nfs": ["platform-csi-nfs-config", "platform-ns-democratic-csi"],
+    "platform-grafana-admin-secret": ["platform-grafana-admin", "platform-ns-monitoring"],
+    "platform-kube-prometheus-stack": ["platform-democratic-csi-iscsi", "platform-grafana-admin-secret", "platform-ns-monitoring"],
+    "platform-argo-cd": ["platform-argocd-admin", "platform-ns-argocd"],
+    "platform-argocd-repo": ["platform-ns-argocd"],
+    "platform-argocd-workloads": ["platform-argo-cd", "platform-ns-argocd"],
+    "platform-argocd-apps-of-apps": ["platform-argo-cd", "platform-ns-argocd"],
+    "platform-argocd-root": ["platform-argo-cd", "platform-argocd-apps-of-apps", "platform-ns-argocd"],
+};
 
 function previewJSON(stack: string, extra: string[] = []): { run: Run; steps: PreviewStep[] } {
     const run = npmRun("preview", [stack, ...extra, "--json"]);
@@ -78,6 +115,17 @@ describe("the engine @engine", function () {
             for (const r of releases) {
                 assert.match(String(r.newState!.inputs.repositoryOpts?.repo), /^https:\/\//, r.urn);
             }
+        });
+
+        it("depends on exactly what each piece needs, and nothing more", () => {
+            const graph: Record<string, string[]> = {};
+            for (const step of steps) {
+                const name = nameOf(step.urn);
+                if (name in intendedGraph) {
+                    graph[name] = [...new Set((step.newState?.dependencies ?? []).map(nameOf))].sort();
+                }
+            }
+            assert.deepStrictEqual(graph, intendedGraph);
         });
 
         it("never touches the real stack's state", () => {

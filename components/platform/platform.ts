@@ -94,7 +94,7 @@ export class Platform extends pulumi.ComponentResource {
         const grafanaPassword = new random.RandomPassword(`${name}-grafana-admin`, { length: 32, special: false }, {
             parent: this, provider: args.random,
         });
-        const grafanaSecret = new k8s.core.v1.Secret(`${name}-grafana-admin`, {
+        const grafanaSecret = new k8s.core.v1.Secret(`${name}-grafana-admin-secret`, {
             metadata: { name: "grafana-admin", namespace: monNs.metadata.name },
             data: secretData({ "admin-user": "admin", "admin-password": grafanaPassword.result }),
         }, this.k8sOpts);
