@@ -1,0 +1,51 @@
+// The custom resources the platform creates, validated against the upstream CRD schemas that the
+// kubernetes-models packages carry (MetalLB publishes none; its specs are checked in program tests).
+import * as assert from "assert";
+import * as v from "../components/platform/values";
+import { parseStackSettings } from "../stacks/config";
+import { rawStackConfig } from "./stackfiles";
+
+// The models are ES modules only; TypeScript compiling to CommonJS would turn import() into
+// require(), so the import is made at run time.
+const importESM = new Function("specifier", "return import(specifier)") as (s: string) => Promise<any>;
+type Model = new (data: object) => { validate(): void; spec: any };
+let ClusterIssuer: Model, AppProject: Model, Application: Model;
+
+before(async () => {
+    ({ ClusterIssuer } = await importESM("@kubernetes-models/cert-manager/cert-manager.io/v1"));
+    ({ AppProject, Application } = await importESM("@kubernetes-models/argo-cd/argoproj.io/v1alpha1"));
+});
+
+for (const stack of ["homelab", "lab"]) {
+    describe(`custom resources of the ${stack} stack, against upstream CRD schemas`, () => {
+        const s = parseStackSettings(stack, rawStackConfig(stack));
+
+        for (const env of ["staging", "production"] as const) {
+            it(`ClusterIssuer letsencrypt-${env} (DNS-01 via Cloudflare)`, () => {
+                const issuer = new ClusterIssuer({
+                    metadata: { name: `letsencrypt-${env}` },
+                    spec: v.clusterIssuerSpec(env, s.platform, s.network, "cloudflare-api-token") ,
+                });
+                issuer.validate();
+                assert.strictEqual(issuer.spec.acme.server, v.letsEncryptServers[env]);
+            });
+        }
+
+        it("AppProjects workloads and apps-of-apps", () => {
+            for (const [name, spec] of [["workloads", v.workloadsProjectSpec(s.platform)], ["apps-of-apps", v.appsOfAppsProjectSpec(s.platform)]] as const) {
+                new AppProject({ metadata: { name, namespace: "argocd" }, spec }).validate();
+            }
+        });
+
+        it("the root Application", () => {
+            const app = new Application({ metadata: { name: "root", namespace: "argocd" }, spec: v.rootApplicationSpec(s.platform, "apps-of-apps") });
+            app.validate();
+            assert.strictEqual(app.spec.source.path, s.platform.argocd.path);
+        });
+
+        it("a schema violation is caught (the check can fail)", () => {
+            const broken = { ...v.rootApplicationSpec(s.platform, "apps-of-apps"), destination: "not-an-object" };
+            assert.throws(() => new Application({ metadata: { name: "root" }, spec: broken }).validate());
+        });
+    });
+}
