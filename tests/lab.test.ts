@@ -156,6 +156,27 @@ describe("the lab, end to end @engine @lab", function () {
         assert.strictEqual(pulumiLab("preview", "--refresh", "--expect-no-changes").status, 0);
     });
 
+    it("previews a Talos or Kubernetes version bump as an in-place change of the node, never a new cluster", () => {
+        const doc = yaml.load(fs.readFileSync(labFile, "utf8")) as any;
+        const cluster = doc.config["homelab:cluster"];
+        cluster.talosVersion = "v1.11.6";
+        cluster.installerImage = cluster.installerImage.replace(/:v[\d.]+$/, ":v1.11.6");
+        cluster.kubernetesVersion = "v1.34.2";
+        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lab-bump-")), "Pulumi.lab.yaml");
+        fs.writeFileSync(file, yaml.dump(doc, { lineWidth: -1 }));
+        const p = pulumiLab("preview", "--json", "--config-file", file);
+        fs.rmSync(path.dirname(file), { recursive: true });
+        assert.strictEqual(p.status, 0, p.out.slice(-3000));
+        const steps = JSON.parse(p.out.slice(p.out.indexOf("{"), p.out.lastIndexOf("}") + 1)).steps as { op: string; urn: string }[];
+        // The type is the last segment of the URN's type chain: `...$<parent type>$<type>::<name>`.
+        const opOf = (type: string) => steps.filter(st => st.urn.split("::")[2].split("$").pop() === type).map(st => st.op);
+        assert.deepStrictEqual(opOf("talos:machine/configurationApply:ConfigurationApply"), ["update"]);
+        // The cluster's identity and its bootstrap stay as they are (the plan lists no step for them).
+        assert.deepStrictEqual(opOf("talos:machine/secrets:Secrets").filter(op => op !== "same"), []);
+        assert.deepStrictEqual(opOf("talos:machine/bootstrap:Bootstrap").filter(op => op !== "same"), []);
+        assert.deepStrictEqual(steps.filter(st => /replace|delete/.test(st.op)).map(st => st.urn), []);
+    });
+
     it("surfaces a config patch Talos rejects as Talos's own validation message", () => {
         const doc = yaml.load(labFileBefore) as any;
         const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lab-bad-patch-")), "Pulumi.lab.yaml");
