@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tsc --noEmit -p tsconfig.json
+# The project's own Go: language host, command provider, lab simulator (and their tests).
+(cd toolchain/go && go vet ./... && go test ./...)
+(cd lab/talos-sim && go test ./...)
 mocha "$@"

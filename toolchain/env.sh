@@ -21,7 +21,9 @@ export GOTOOLCHAIN=local
 export HOMELAB_PULUMI_BIN="$HOMELAB_CACHE/bin/pulumi-v$PULUMI_VERSION"
 export HOMELAB_PROVIDER_BIN="$HOMELAB_CACHE/bin/providers"
 export PULUMI_HOME="${PULUMI_HOME:-$HOMELAB_CACHE/pulumi-home}"
-export PATH="$HOMELAB_PULUMI_BIN:$HOMELAB_ROOT/node_modules/.bin:$PATH"
+# Our own tools the program runs (talos-upgrade), built by set-up.
+export HOMELAB_TOOLS_BIN="$HOMELAB_CACHE/bin/tools"
+export PATH="$HOMELAB_PULUMI_BIN:$HOMELAB_TOOLS_BIN:$HOMELAB_ROOT/node_modules/.bin:$PATH"
 
 # Nothing may be fetched at run time: a missing plugin fails at once instead of trying the network.
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

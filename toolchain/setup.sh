@@ -59,20 +59,39 @@ if [[ "$(cat "$HOMELAB_PULUMI_BIN/.language-host.stamp" 2>/dev/null)" != "$lh_st
 fi
 
 # --- 3. Provider plugins -----------------------------------------------------------------------
+# The command provider is the project's own code: rebuilt whenever its source changes.
+command_src="$HOMELAB_ROOT/toolchain/go/cmd/pulumi-resource-command"
+command_stamp="$(cat "$HOMELAB_ROOT/toolchain/go/go.sum" "$command_src"/*.go | sha256sum | cut -c1-16)"
 for name in "${HOMELAB_PROVIDERS[@]}"; do
   version="$(provider_version "$name")"
   bin="$HOMELAB_PROVIDER_BIN/$name-v$version/pulumi-resource-$name"
+  if [[ $name == command && "$(cat "$bin.stamp" 2>/dev/null)" != "$command_stamp" ]]; then
+    rm -f "$bin"
+  fi
   if [[ ! -x "$bin" ]]; then
     step "building provider $name v$version (cold: minutes to tens of minutes)"
     t0=$SECONDS
     bash "$HOMELAB_ROOT/toolchain/providers/$name.sh" "$bin"
+    [[ $name == command ]] && echo "$command_stamp" >"$bin.stamp"
     step "built provider $name in $((SECONDS - t0))s"
   fi
-  if [[ ! -x "$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name" ]]; then
+  installed="$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name"
+  if ! cmp -s "$bin" "$installed"; then
     say "installing plugin $name v$version into $PULUMI_HOME"
-    pulumi plugin install resource "$name" "$version" --file "$bin" >/dev/null
+    pulumi plugin install resource "$name" "$version" --file "$bin" --reinstall >/dev/null
   fi
 done
+
+# The Talos upgrade tool the stack runs once per node when the Talos version changes.
+upgrade_src="$HOMELAB_ROOT/toolchain/talos-upgrade"
+if [[ -f "$upgrade_src/build.sh" ]]; then
+  upgrade_stamp="$(cat "$upgrade_src"/go.sum "$upgrade_src"/*.go 2>/dev/null | sha256sum | cut -c1-16)"
+  if [[ "$(cat "$HOMELAB_TOOLS_BIN/talos-upgrade.stamp" 2>/dev/null)" != "$upgrade_stamp" ]]; then
+    step "building talos-upgrade"
+    bash "$upgrade_src/build.sh" "$HOMELAB_TOOLS_BIN/talos-upgrade"
+    echo "$upgrade_stamp" >"$HOMELAB_TOOLS_BIN/talos-upgrade.stamp"
+  fi
+fi
 
 # --- 4. The talos Node SDK (generated, never committed) ----------------------------------------
 talos_sdk="$HOMELAB_ROOT/sdks/talos"

@@ -17,11 +17,14 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-const remoteCommand = "command:remote:Command"
+const (
+	remoteCommand = "command:remote:Command"
+	localCommand  = "command:local:Command"
+)
 
 // Inputs whose change re-runs the command (update), and the one whose change replaces it.
 var (
-	updateInputs  = []string{"connection", "create", "update", "delete", "environment", "stdin", "logging", "addPreviousOutputInEnv"}
+	updateInputs  = []string{"connection", "create", "update", "delete", "environment", "stdin", "logging", "addPreviousOutputInEnv", "dir", "interpreter"}
 	replaceInputs = []string{"triggers"}
 )
 
@@ -65,10 +68,18 @@ func (p *provider) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pul
 }
 
 func checkType(urn string) error {
-	if t := resource.URN(urn).Type(); t != remoteCommand {
-		return status.Errorf(codes.InvalidArgument, "%s: this build of the command provider implements only %s", t, remoteCommand)
+	if t := resource.URN(urn).Type(); t != remoteCommand && t != localCommand {
+		return status.Errorf(codes.InvalidArgument, "%s: this build of the command provider implements only %s and %s", t, remoteCommand, localCommand)
 	}
 	return nil
+}
+
+// run dispatches to the SSH or the local runner by the resource's type.
+func run(ctx context.Context, urn string, inputs resource.PropertyMap, which string) (*scriptResult, error) {
+	if resource.URN(urn).Type() == localCommand {
+		return runLocal(ctx, inputs, which)
+	}
+	return runScript(ctx, inputs, which)
 }
 
 func (p *provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
@@ -80,6 +91,9 @@ func (p *provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulum
 		return nil, err
 	}
 	var failures []*pulumirpc.CheckFailure
+	if resource.URN(req.GetUrn()).Type() == localCommand {
+		return &pulumirpc.CheckResponse{Inputs: req.GetNews()}, nil
+	}
 	if conn, ok := news["connection"]; !ok || !conn.IsObject() && !conn.IsComputed() {
 		failures = append(failures, &pulumirpc.CheckFailure{Property: "connection", Reason: "connection is required"})
 	} else if conn.IsObject() {
@@ -154,7 +168,7 @@ func (p *provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*p
 	if req.GetPreview() {
 		return &pulumirpc.CreateResponse{Id: id, Properties: outputs(inputs, nil)}, nil
 	}
-	res, err := runScript(ctx, inputs, "create")
+	res, err := run(ctx, req.GetUrn(), inputs, "create")
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +187,7 @@ func (p *provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*p
 	if v, ok := news["update"]; !ok || v.IsNull() {
 		script = "create"
 	}
-	res, err := runScript(ctx, news, script)
+	res, err := run(ctx, req.GetUrn(), news, script)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +205,7 @@ func (p *provider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*e
 		return nil, err
 	}
 	if v, ok := inputs["delete"]; ok && v.IsString() && v.StringValue() != "" {
-		if _, err := runScript(ctx, inputs, "delete"); err != nil {
+		if _, err := run(ctx, req.GetUrn(), inputs, "delete"); err != nil {
 			return nil, err
 		}
 	}
