@@ -21,8 +21,9 @@ export interface Homelab {
 }
 
 export function defineHomelab(config: StackConfig): Homelab {
+    const commandProvider = new command.Provider("command", {});
     const talosProvider = new talos.Provider("talos", {});
-    const cluster = new TalosCluster(config.cluster.name, { cluster: config.cluster, provider: talosProvider });
+    const cluster = new TalosCluster(config.cluster.name, { cluster: config.cluster, provider: talosProvider, commandProvider });
 
     const kubernetes = new k8s.Provider("kubernetes", {
         kubeconfig: cluster.kubeconfig,
@@ -34,7 +35,7 @@ export function defineHomelab(config: StackConfig): Homelab {
         nas: config.nas,
         privateKey: config.secrets.nasSshPrivateKey,
         owner: `${pulumi.getProject()}/${config.stack}`,
-        commandProvider: new command.Provider("command", {}),
+        commandProvider,
     });
 
     const platform = new Platform("platform", {

@@ -30,6 +30,7 @@ const nameOf = (urn: string) => urn.split("::").pop()!;
 const intendedGraph: Record<string, string[]> = {
     "homelab-secrets": [],
     "homelab-sever-it01-config": ["homelab-secrets"],
+    "homelab-sever-it01-upgrade": ["homelab-sever-it01-config"],
     "homelab-bootstrap": ["homelab-secrets", "homelab-sever-it01-config"],
     "homelab-kubeconfig": ["homelab-bootstrap", "homelab-secrets"],
     "nas-default/k8s-pv": ["nas-default/k8s-pv-drift"],

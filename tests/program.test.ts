@@ -35,6 +35,7 @@ describe("the homelab program (under mocks)", () => {
         const { rec } = await run();
         const types = rec.resources.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.type]: (acc[r.type] ?? 0) + 1 }), {});
         const expected: Record<string, number> = {
+            "command:local:Command": 1,
             "command:remote:Command": 5,
             "kubernetes:argoproj.io/v1alpha1:AppProject": 2,
             "kubernetes:argoproj.io/v1alpha1:Application": 1,
@@ -86,6 +87,15 @@ describe("the homelab program (under mocks)", () => {
         assert.ok(applies.every(a => a.inputs.applyMode === "auto" && a.inputs.timeouts.create === "90s"));
         const boots = rec.ofType("talos:machine/bootstrap:Bootstrap");
         assert.deepStrictEqual(boots.map(b => b.inputs.node), ["127.0.10.11"]);
+        const upgrades = rec.ofType("command:local:Command");
+        assert.deepStrictEqual(upgrades.map(u => u.name).sort(), ["lab-cp1-upgrade", "lab-cp2-upgrade", "lab-cp3-upgrade", "lab-w1-upgrade"]);
+        for (const u of upgrades) {
+            const address = applies.find(a => a.name === u.name.replace(/-upgrade$/, "-config"))!.inputs.node;
+            assert.strictEqual(u.inputs.update,
+                `talos-upgrade --node ${address} --endpoint ${address} --image ${rawStackConfig("lab").cluster && (rawStackConfig("lab").cluster as any).installerImage} --timeout 90s`);
+            assert.strictEqual(u.inputs.create, undefined, "a new node is installed at the configured version: nothing to run");
+            assert.ok(isSecretInput(u.inputs.stdin), "the talosconfig reaches the tool as a secret, on stdin");
+        }
         const talosconfig = rec.invokes.find(i => i.token === "talos:client/getConfiguration:getConfiguration")!;
         assert.deepStrictEqual(talosconfig.inputs.endpoints, ["127.0.10.9"]);
         assert.deepStrictEqual(talosconfig.inputs.nodes, ["127.0.10.21", "127.0.10.11", "127.0.10.12", "127.0.10.13"]);

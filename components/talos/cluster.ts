@@ -1,6 +1,7 @@
 // A Talos cluster from bare nodes to a kubeconfig: machine secrets, one rendered and applied
 // machine config per node, a single bootstrap on the first control plane, the admin kubeconfig
 // and a talosconfig. Single-node and multi-node clusters differ only in their config.
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as talos from "@pulumiverse/talos";
 import type { ClusterConfig, NodeConfig } from "../../stacks/config";
@@ -11,6 +12,8 @@ export interface TalosClusterArgs {
     readonly cluster: ClusterConfig;
     /** The Talos provider every child uses. */
     readonly provider: pulumi.ProviderResource;
+    /** Runs the per-node upgrade tool on this machine (command:local:Command). */
+    readonly commandProvider: pulumi.ProviderResource;
 }
 
 export class TalosCluster extends pulumi.ComponentResource {
@@ -22,6 +25,8 @@ export class TalosCluster extends pulumi.ComponentResource {
     public readonly bootstrap: talos.machine.Bootstrap;
     /** Applied machine configurations, by node name. */
     public readonly applied: Readonly<Record<string, talos.machine.ConfigurationApply>>;
+    /** Per node, the step that upgrades Talos when its version changes. */
+    public readonly upgrades: Readonly<Record<string, command.local.Command>>;
 
     constructor(name: string, args: TalosClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("homelab:talos:Cluster", name, {}, opts);
@@ -36,7 +41,20 @@ export class TalosCluster extends pulumi.ComponentResource {
             ignoreChanges: ["talosVersion"],
         });
 
+        const controlPlanes = cluster.nodes.filter(n => n.role === "controlplane").map(n => n.address);
+        const clientConfig = talos.client.getConfigurationOutput({
+            clusterName: cluster.name,
+            clientConfiguration: secrets.clientConfiguration,
+            endpoints: cluster.vip !== undefined ? [cluster.vip] : controlPlanes,
+            nodes: cluster.nodes.map(n => n.address),
+        }, { parent: this, provider });
+        this.talosconfig = pulumi.secret(clientConfig.talosConfig);
+
+        // Nodes roll one at a time, control planes first: a node's new config (Kubernetes version,
+        // patches) is applied only after the previous node has taken its own and been upgraded.
         const applied: Record<string, talos.machine.ConfigurationApply> = {};
+        const upgrades: Record<string, command.local.Command> = {};
+        let previous: pulumi.Resource | undefined;
         for (const node of rolloutOrder(cluster.nodes)) {
             const machineConfig = renderMachineConfig(cluster, node, secrets, { parent: this, provider });
             applied[node.name] = new talos.machine.ConfigurationApply(`${name}-${node.name}-config`, {
@@ -46,9 +64,20 @@ export class TalosCluster extends pulumi.ComponentResource {
                 endpoint: node.address,
                 applyMode: cluster.applyMode,
                 timeouts,
-            }, childOpts);
+            }, { ...childOpts, dependsOn: previous ? [previous] : [] });
+            // The Talos provider cannot upgrade the OS; a changed installer image (Talos version)
+            // runs talos-upgrade against this node, which waits until it is back on the new
+            // version. A new node installs the configured image, so creating this does nothing.
+            upgrades[node.name] = new command.local.Command(`${name}-${node.name}-upgrade`, {
+                update: `talos-upgrade --node ${node.address} --endpoint ${node.address} --image ${cluster.installerImage} --timeout ${cluster.operationTimeout}`,
+                // The talosconfig holds a client key: stdin, never an argument or a file.
+                stdin: this.talosconfig,
+                logging: command.types.enums.local.Logging.Stdout,
+            }, { parent: this, provider: args.commandProvider, dependsOn: [applied[node.name]] });
+            previous = upgrades[node.name];
         }
         this.applied = applied;
+        this.upgrades = upgrades;
 
         // etcd starts exactly once, on the first control plane; the others join it.
         const first = rolloutOrder(cluster.nodes)[0];
@@ -66,15 +95,6 @@ export class TalosCluster extends pulumi.ComponentResource {
             timeouts: { create: cluster.operationTimeout, update: cluster.operationTimeout },
         }, { ...childOpts, dependsOn: [this.bootstrap] });
         this.kubeconfig = pulumi.secret(kubeconfig.kubeconfigRaw);
-
-        const controlPlanes = cluster.nodes.filter(n => n.role === "controlplane").map(n => n.address);
-        const clientConfig = talos.client.getConfigurationOutput({
-            clusterName: cluster.name,
-            clientConfiguration: secrets.clientConfiguration,
-            endpoints: cluster.vip !== undefined ? [cluster.vip] : controlPlanes,
-            nodes: cluster.nodes.map(n => n.address),
-        }, { parent: this, provider });
-        this.talosconfig = pulumi.secret(clientConfig.talosConfig);
 
         this.registerOutputs({ kubeconfig: this.kubeconfig, talosconfig: this.talosconfig });
     }
