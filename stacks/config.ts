@@ -145,6 +145,8 @@ export const platformSchema = z.object({
         democraticCsi: chartSchema,
         kubePrometheusStack: chartSchema,
         argocd: chartSchema,
+        /** Signs the kubelets' serving-certificate requests (the Talos patch turns rotation on). */
+        kubeletCertApprover: chartSchema,
     }).strict(),
     /** How Helm releases wait. Production waits for readiness; a cluster with no kubelet cannot. */
     helm: z.object({

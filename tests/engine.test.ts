@@ -38,6 +38,7 @@ const intendedGraph: Record<string, string[]> = {
     "nas-default/k8s-pv/iscsi-snapshots": ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi-snapshots-drift"],
     "nas-default/k8s-pv/nfs-snapshots": ["nas-default/k8s-pv", "nas-default/k8s-pv/nfs-snapshots-drift"],
     "nas-default/smb-share": ["nas-default/smb-share-drift"],
+    "platform-kubelet-serving-cert-approver": ["platform-ns-kubelet-serving-cert-approver"],
     "platform-metallb": ["platform-ns-metallb-system"],
     "platform-metallb-pool": ["platform-metallb", "platform-ns-metallb-system"],
     "platform-metallb-l2": ["platform-metallb", "platform-metallb-pool", "platform-ns-metallb-system"],
@@ -112,7 +113,7 @@ describe("the engine @engine", function () {
             assert.deepStrictEqual(datasets, ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots",
                 "nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share"]);
             const releases = steps.filter(s => s.newState?.type === "kubernetes:helm.sh/v3:Release");
-            assert.strictEqual(releases.length, 7);
+            assert.strictEqual(releases.length, 8);
             for (const r of releases) {
                 assert.match(String(r.newState!.inputs.repositoryOpts?.repo), /^https:\/\//, r.urn);
             }

@@ -100,6 +100,7 @@ describe("the lab, end to end @engine @lab", function () {
         assert.deepStrictEqual(names(releases.body), [
             "argocd/sh.helm.release.v1.argo-cd.v1", "cert-manager/sh.helm.release.v1.cert-manager.v1",
             "democratic-csi/sh.helm.release.v1.democratic-csi-iscsi.v1", "democratic-csi/sh.helm.release.v1.democratic-csi-nfs.v1",
+            "kubelet-serving-cert-approver/sh.helm.release.v1.kubelet-serving-cert-approver.v1",
             "metallb-system/sh.helm.release.v1.metallb.v1", "monitoring/sh.helm.release.v1.kube-prometheus-stack.v1",
             "traefik/sh.helm.release.v1.traefik.v1",
         ]);

@@ -40,9 +40,9 @@ describe("the homelab program (under mocks)", () => {
             "kubernetes:argoproj.io/v1alpha1:AppProject": 2,
             "kubernetes:argoproj.io/v1alpha1:Application": 1,
             "kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
-            "kubernetes:core/v1:Namespace": 6,
+            "kubernetes:core/v1:Namespace": 7,
             "kubernetes:core/v1:Secret": 5,
-            "kubernetes:helm.sh/v3:Release": 7,
+            "kubernetes:helm.sh/v3:Release": 8,
             "kubernetes:metallb.io/v1beta1:IPAddressPool": 1,
             "kubernetes:metallb.io/v1beta1:L2Advertisement": 1,
             "pulumi-nodejs:dynamic/homelab-nas-drift:DriftSentinel": 5,
@@ -156,7 +156,7 @@ describe("the homelab program (under mocks)", () => {
             assert.strictEqual(r.inputs.skipAwait, true, "the lab's no-kubelet setting reaches every release");
         }
         assert.deepStrictEqual(releases.map(r => r.inputs.name).sort(),
-            ["argo-cd", "cert-manager", "democratic-csi-iscsi", "democratic-csi-nfs", "kube-prometheus-stack", "metallb", "traefik"]);
+            ["argo-cd", "cert-manager", "democratic-csi-iscsi", "democratic-csi-nfs", "kube-prometheus-stack", "kubelet-serving-cert-approver", "metallb", "traefik"]);
     });
 
     it("points each democratic-csi driver at the datasets the NAS component made", async () => {

@@ -48,6 +48,11 @@ export class Platform extends pulumi.ComponentResource {
         const ns = v.platformNamespaces;
         const releases: Record<string, k8s.helm.v3.Release> = {};
 
+        // Kubelets rotate their serving certificates (a Talos patch); something must sign the
+        // requests, or `kubectl logs` and metrics scraping fail against unsigned kubelets.
+        releases.kubeletCertApprover = this.release("kubelet-serving-cert-approver", "kubeletCertApprover",
+            this.namespace(ns.kubeletCertApprover), {});
+
         // MetalLB, then its pool and announcement; Traefik's LoadBalancer address comes from it.
         const metallbNs = this.namespace(ns.metallb, v.privilegedNamespaceLabels);
         releases.metallb = this.release("metallb", "metallb", metallbNs, v.metallbValues());

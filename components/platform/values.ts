@@ -10,6 +10,7 @@ export const platformNamespaces = {
     democraticCsi: "democratic-csi",
     monitoring: "monitoring",
     argocd: "argocd",
+    kubeletCertApprover: "kubelet-serving-cert-approver",
 } as const;
 
 /** Pod Security labels for namespaces whose pods need the host (speaker, CSI node plugin). */

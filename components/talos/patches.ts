@@ -22,7 +22,7 @@ export function homelabPatches(cluster: ClusterConfig, node: NodeConfig): TalosP
     });
 
     // Kubelet serving certificates signed by the cluster CA (rotated), so metrics-server and
-    // Prometheus can verify kubelets; an approver in the cluster signs the CSRs.
+    // Prometheus can verify kubelets; the platform's kubelet-serving-cert-approver signs the CSRs.
     patches.push({ machine: { kubelet: { extraArgs: { "rotate-server-certificates": "true" } } } });
 
     if (controlPlane) {
