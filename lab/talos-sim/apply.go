@@ -107,6 +107,14 @@ func (s *Simulator) applyConfiguration(_ context.Context, req *machine.ApplyConf
 		return nil, status.Errorf(codes.Internal, "saving config: %s", err)
 	}
 
+	// The first apply installs Talos from the config's installer image. Later applies leave the
+	// installed version alone, as on Talos: only Upgrade changes what the node runs.
+	if maintenance {
+		if err = s.setVersion(s.installedVersion(cfg)); err != nil {
+			return nil, status.Errorf(codes.Internal, "recording the installed version: %s", err)
+		}
+	}
+
 	// A running control plane keeps the cluster PKI it was started with; a changed cluster CA
 	// reaches it at the simulator's next start (pki/ is rewritten then).
 	s.current.Store(next)

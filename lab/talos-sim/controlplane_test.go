@@ -108,6 +108,15 @@ func TestControlPlane(t *testing.T) {
 	err = node.Bootstrap(rpcCtx(t), &machineapi.BootstrapRequest{})
 	assertCode(t, err, codes.AlreadyExists)
 
+	// An upgrade "reboots" only the machine API: the control plane keeps serving through it.
+	if _, err = node.Upgrade(rpcCtx(t), "ghcr.io/siderolabs/installer:v1.11.6", false, false); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = node.Version(rpcCtx(t))
+	assertCode(t, err, codes.Unavailable, "rebooting")
+	api.get(t, "/api/v1/namespaces/default/configmaps/talos-sim-test")
+
 	// A restart of the simulator stops the processes and brings them back on its own, on
 	// etcd's kept data.
 	sim.stop()

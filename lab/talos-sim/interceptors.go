@@ -17,6 +17,7 @@ const (
 	methodBootstrap  = "/machine.MachineService/Bootstrap"
 	methodKubeconfig = "/machine.MachineService/Kubeconfig"
 	methodVersion    = "/machine.MachineService/Version"
+	methodUpgrade    = "/machine.MachineService/Upgrade"
 	methodDisks      = "/storage.StorageService/Disks"
 )
 

@@ -1,8 +1,9 @@
 // Command talos-sim simulates one Talos Linux node's machine API (apid) for the homelab lab:
 // maintenance mode until a config is applied, then mTLS from the config's OS CA, Bootstrap
 // starting a real etcd + kube-apiserver + kube-controller-manager from the config's cluster
-// PKI, and the admin kubeconfig. It speaks the wire protocol of the Talos Terraform/Pulumi
-// provider; see the package tests for the flow it reproduces.
+// PKI, the admin kubeconfig, and Upgrade (a simulated reboot into the new version). It speaks
+// the wire protocol of the Talos Terraform/Pulumi provider; see the package tests for the flow
+// it reproduces.
 package main
 
 import (
@@ -25,9 +26,9 @@ func main() {
 	flag.StringVar(&opts.KubeBinDir, "kube-bin-dir", "", "directory holding etcd, kube-apiserver and kube-controller-manager")
 	flag.BoolVar(&opts.SkipControlPlane, "skip-control-plane", false, "answer Bootstrap without starting any process")
 	flag.DurationVar(&opts.BootstrapTimeout, "bootstrap-timeout", 3*time.Minute, "how long one Bootstrap call waits for the API server to be ready")
-	flag.StringVar(&opts.TalosVersion, "talos-version", "", "version to report from Version (default: the installer image tag of the config)")
+	flag.StringVar(&opts.TalosVersion, "talos-version", "", "version the first apply installs (default: the installer image tag of the config); afterwards only Upgrade changes it")
 	flag.Int64Var(&opts.FailFirst, "fail-first", 0, "answer the first N RPCs with Unavailable")
-	flag.DurationVar(&opts.RebootWindow, "reboot-window", 0, "stay Unavailable this long after an apply that reboots the node")
+	flag.DurationVar(&opts.RebootWindow, "reboot-window", 0, "stay Unavailable this long after an apply that reboots the node, and after an Upgrade (2s when 0)")
 	flag.Parse()
 
 	if err := run(opts); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
+	"github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/gendata"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -31,8 +32,9 @@ func (m *machineService) Kubeconfig(_ *emptypb.Empty, stream machine.MachineServ
 	return m.sim.kubeconfig(stream)
 }
 
-// Version reports the Talos version the config installs (its installer image tag), so the
-// provider and talosctl see the version the homelab asked for.
+// Version reports the Talos version the node runs: the one it was installed with, or the one
+// its last Upgrade installed. Re-applying a config with another installer image changes
+// nothing here, as on a real node; only Upgrade does.
 func (m *machineService) Version(context.Context, *emptypb.Empty) (*machine.VersionResponse, error) {
 	return &machine.VersionResponse{
 		Messages: []*machine.Version{{
@@ -48,13 +50,28 @@ func (m *machineService) Version(context.Context, *emptypb.Empty) (*machine.Vers
 	}, nil
 }
 
+func (m *machineService) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*machine.UpgradeResponse, error) {
+	return m.sim.upgrade(ctx, req)
+}
+
+// talosVersion is the version the node runs (see Simulator.version).
 func (s *Simulator) talosVersion() string {
+	if v := s.version.Load(); v != nil {
+		return *v
+	}
+
+	return s.installedVersion(nil)
+}
+
+// installedVersion is the version an install from cfg puts on the node: --talos-version, else
+// the tag of the config's installer image.
+func (s *Simulator) installedVersion(cfg config.Provider) string {
 	if s.opts.TalosVersion != "" {
 		return s.opts.TalosVersion
 	}
 
-	if n := s.node(); n != nil {
-		image := n.config.Machine().Install().Image()
+	if cfg != nil {
+		image := cfg.Machine().Install().Image()
 		// ghcr.io/siderolabs/installer:v1.11.5 -> v1.11.5; a digest-only reference has no tag.
 		if i := strings.LastIndex(image, ":"); i >= 0 && !strings.Contains(image[i:], "/") && !strings.Contains(image, "@") {
 			return image[i+1:]
@@ -63,6 +80,17 @@ func (s *Simulator) talosVersion() string {
 
 	// The Talos release this machinery module belongs to.
 	return gendata.VersionTag
+}
+
+// setVersion records the version the node runs, on disk first so a restart keeps it.
+func (s *Simulator) setVersion(version string) error {
+	if err := s.state.saveVersion(version); err != nil {
+		return err
+	}
+
+	s.version.Store(&version)
+
+	return nil
 }
 
 // storageService is storage.StorageService with one fake disk, the install disk the

@@ -29,11 +29,13 @@ type Options struct {
 	SkipControlPlane bool
 	// BootstrapTimeout bounds how long one Bootstrap call waits for the API server's /readyz.
 	BootstrapTimeout time.Duration
-	// TalosVersion overrides the version Version reports (default: the installer image tag).
+	// TalosVersion is the version the first apply installs (default: the config's installer
+	// image tag). From then on the node reports the version it runs, which only Upgrade changes.
 	TalosVersion string
 	// FailFirst answers the first N RPCs with Unavailable.
 	FailFirst int64
-	// RebootWindow keeps the node Unavailable this long after an apply that reboots it.
+	// RebootWindow keeps the node Unavailable this long after an apply that reboots it, and
+	// after an Upgrade (defaultUpgradeReboot when zero: an upgrade always reboots).
 	RebootWindow time.Duration
 }
 
@@ -53,7 +55,10 @@ type Simulator struct {
 	// maintenanceTLS is the self-signed identity of an unconfigured node.
 	maintenanceTLS *tls.Config
 
-	applyMu     sync.Mutex // serialises ApplyConfiguration
+	// version is the Talos version the node runs (nil in maintenance mode); see talosVersion.
+	version atomic.Pointer[string]
+
+	applyMu     sync.Mutex // serialises ApplyConfiguration and Upgrade
 	bootstrapMu sync.Mutex // serialises Bootstrap
 
 	rpcCount    atomic.Int64 // RPCs seen, for --fail-first
@@ -155,9 +160,42 @@ func (s *Simulator) restore() error {
 	}
 
 	s.current.Store(next)
-	s.log.Info("config restored: normal mode", "staged_promoted", promoted, "bootstrapped", s.state.bootstrapped())
+
+	upgraded, err := s.restoreVersion(cfg)
+	if err != nil {
+		return err
+	}
+
+	s.log.Info("config restored: normal mode", "staged_promoted", promoted, "bootstrapped", s.state.bootstrapped(),
+		"version", s.talosVersion(), "staged_upgrade_promoted", upgraded)
 
 	return nil
+}
+
+// restoreVersion loads the running version, promoting a staged upgrade first (the start is the
+// reboot it waited for). A state dir from before versions were recorded gets the version its
+// config installed, pinned from now on.
+func (s *Simulator) restoreVersion(cfg config.Provider) (bool, error) {
+	upgraded, err := s.state.promoteStagedVersion()
+	if err != nil {
+		return false, fmt.Errorf("promoting the staged upgrade: %w", err)
+	}
+
+	version, err := s.state.loadVersion()
+	if err != nil {
+		return false, err
+	}
+
+	if version == "" {
+		version = s.installedVersion(cfg)
+		if err = s.state.saveVersion(version); err != nil {
+			return false, err
+		}
+	}
+
+	s.version.Store(&version)
+
+	return upgraded, nil
 }
 
 // node returns the normal-mode state, or nil in maintenance mode.

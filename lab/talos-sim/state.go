@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // stateStore is the simulated node's STATE partition: everything a real node keeps across a
@@ -16,6 +17,9 @@ import (
 //	config.yaml          the applied machine config, byte for byte as received
 //	config.staged.yaml   a config applied with mode=staged, promoted on the next start
 //	bootstrapped         marker: a Bootstrap call has been answered OK
+//	talos-version        the Talos version the node runs: written at install (the first apply)
+//	                     and by Upgrade, so a re-applied config never changes it
+//	talos-version.staged an upgrade made with stage=true, promoted on the next start
 //	etcd/                etcd's data directory
 //	pki/                 certificates and kubeconfigs issued for the control-plane processes
 //	*.log                the control-plane processes' output
@@ -24,9 +28,11 @@ type stateStore struct {
 }
 
 const (
-	configFile       = "config.yaml"
-	stagedConfigFile = "config.staged.yaml"
-	bootstrappedFile = "bootstrapped"
+	configFile        = "config.yaml"
+	stagedConfigFile  = "config.staged.yaml"
+	bootstrappedFile  = "bootstrapped"
+	versionFile       = "talos-version"
+	stagedVersionFile = "talos-version.staged"
 )
 
 func newStateStore(dir string) (stateStore, error) {
@@ -75,6 +81,44 @@ func (s stateStore) bootstrapped() bool {
 
 func (s stateStore) markBootstrapped() error {
 	return writeFileAtomic(s.path(bootstrappedFile), nil)
+}
+
+// loadVersion returns the running Talos version, or "" when none has been recorded (a node
+// never configured, or a state dir from before versions were recorded).
+func (s stateStore) loadVersion() (string, error) {
+	data, err := readOptional(s.path(versionFile))
+
+	return strings.TrimSpace(string(data)), err
+}
+
+func (s stateStore) saveVersion(version string) error {
+	return writeFileAtomic(s.path(versionFile), []byte(version+"\n"))
+}
+
+// saveStagedVersion records a staged upgrade; removeStagedVersion drops one that an immediate
+// upgrade has overtaken.
+func (s stateStore) saveStagedVersion(version string) error {
+	return writeFileAtomic(s.path(stagedVersionFile), []byte(version+"\n"))
+}
+
+func (s stateStore) removeStagedVersion() error {
+	err := os.Remove(s.path(stagedVersionFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+
+	return err
+}
+
+// promoteStagedVersion makes a staged upgrade the running version, at start-up like a staged
+// config: a start of the simulator stands for the reboot the staged upgrade waits for.
+func (s stateStore) promoteStagedVersion() (bool, error) {
+	err := os.Rename(s.path(stagedVersionFile), s.path(versionFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+
+	return err == nil, err
 }
 
 func readOptional(path string) ([]byte, error) {
