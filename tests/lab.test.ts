@@ -31,6 +31,17 @@ function logLines(name: string, pattern: RegExp): number {
 const sshSessions = () => logLines("nas-sshd.log", /Accepted publickey/);
 const talosCalls = () => logLines("talos.log", /msg=rpc/);
 
+/** A copy of the lab stack file at another Talos version (installer image tag included). */
+function withClusterVersion(talosVersion: string): string {
+    const doc = yaml.load(fs.readFileSync(path.join(root, "Pulumi.lab.yaml"), "utf8")) as any;
+    const cluster = doc.config["homelab:cluster"];
+    cluster.talosVersion = talosVersion;
+    cluster.installerImage = cluster.installerImage.replace(/:v[\d.]+$/, `:${talosVersion}`);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lab-version-")), "Pulumi.lab.yaml");
+    fs.writeFileSync(file, yaml.dump(doc, { lineWidth: -1 }));
+    return file;
+}
+
 /** GET on the lab's API server with the stack's own kubeconfig output. */
 async function kubeGet(kubeconfig: string, urlPath: string): Promise<{ status: number; body: string }> {
     const kc = yaml.load(kubeconfig) as any;
@@ -176,6 +187,23 @@ describe("the lab, end to end @engine @lab", function () {
         assert.deepStrictEqual(opOf("talos:machine/secrets:Secrets").filter(op => op !== "same"), []);
         assert.deepStrictEqual(opOf("talos:machine/bootstrap:Bootstrap").filter(op => op !== "same"), []);
         assert.deepStrictEqual(steps.filter(st => /replace|delete/.test(st.op)).map(st => st.urn), []);
+    });
+
+    it("rolls a Talos version bump onto the node with talos-upgrade, in place, and back", () => {
+        const bumped = withClusterVersion("v1.11.6");
+        const upgrades = () => logLines("talos.log", /msg=rpc.*MachineService\/Upgrade.*code=OK/);
+        const before = upgrades();
+        const up = pulumiLab("up", "--yes", "--config-file", bumped);
+        assert.strictEqual(up.status, 0, up.out.slice(-3000));
+        assert.match(up.out, /command:local:Command lab-lab-cp1-upgrade updated/);
+        assert.doesNotMatch(up.out, /replaced|deleted/);
+        assert.strictEqual(upgrades() - before, 1, "one Upgrade call for the one node");
+        // ...and back to the stack file's version, the same way.
+        const back = pulumiLab("up", "--yes");
+        assert.strictEqual(back.status, 0, back.out.slice(-3000));
+        assert.strictEqual(upgrades() - before, 2);
+        assert.strictEqual(pulumiLab("preview", "--expect-no-changes").status, 0);
+        fs.rmSync(path.dirname(bumped), { recursive: true });
     });
 
     it("surfaces a config patch Talos rejects as Talos's own validation message", () => {
