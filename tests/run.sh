@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tsc --noEmit -p tsconfig.json
-# The project's own Go: language host, command provider, lab simulator (and their tests).
+# The project's own Go: language host, command provider, upgrade tool, lab simulator.
 (cd toolchain/go && go vet ./... && go test ./...)
 (cd lab/talos-sim && go test ./...)
+(cd toolchain/talos-upgrade && go test ./...)
 mocha "$@"
