@@ -31,16 +31,8 @@ func runLocal(ctx context.Context, inputs resource.PropertyMap, which string) (*
 		cmd.Dir = d.StringValue()
 	}
 	cmd.Env = os.Environ()
-	if env, ok := inputs["environment"]; ok && env.IsObject() {
-		m := env.ObjectValue().Mappable()
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%v", k, m[k]))
-		}
+	for _, kv := range environment(inputs) {
+		cmd.Env = append(cmd.Env, kv[0]+"="+kv[1])
 	}
 	if in, ok := inputs["stdin"]; ok && in.IsString() {
 		cmd.Stdin = strings.NewReader(in.StringValue())
@@ -51,4 +43,23 @@ func runLocal(ctx context.Context, inputs resource.PropertyMap, which string) (*
 		return nil, fmt.Errorf("%s script failed: %w: %s", which, err, strings.TrimSpace(stderr.String()))
 	}
 	return &scriptResult{stdout: strings.TrimSuffix(stdout.String(), "\n"), stderr: strings.TrimSuffix(stderr.String(), "\n")}, nil
+}
+
+// environment is the `environment` input as name/value pairs, sorted by name.
+func environment(inputs resource.PropertyMap) [][2]string {
+	env, ok := inputs["environment"]
+	if !ok || !env.IsObject() {
+		return nil
+	}
+	m := env.ObjectValue().Mappable()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	pairs := make([][2]string, 0, len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, [2]string{k, fmt.Sprint(m[k])})
+	}
+	return pairs
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +21,8 @@ type scriptResult struct {
 // connection is the `connection` input, as far as this provider supports it.
 type connection struct {
 	host, user, password, privateKey, privateKeyPassword, hostKey string
-	port, dialErrorLimit                                           int
-	perDialTimeout                                                 time.Duration
+	port, dialErrorLimit                                          int
+	perDialTimeout                                                time.Duration
 }
 
 func parseConnection(inputs resource.PropertyMap) (connection, error) {
@@ -141,16 +140,8 @@ func runScript(ctx context.Context, inputs resource.PropertyMap, which string) (
 	defer session.Close()
 
 	var script strings.Builder
-	if env, ok := inputs["environment"]; ok && env.IsObject() {
-		m := env.ObjectValue().Mappable()
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&script, "export %s=%s\n", k, shellQuote(fmt.Sprint(m[k])))
-		}
+	for _, kv := range environment(inputs) {
+		fmt.Fprintf(&script, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 	}
 	script.WriteString(v.StringValue())
 
