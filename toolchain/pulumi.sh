@@ -2,15 +2,14 @@
 # `npm run pulumi -- <args>`: the pinned Pulumi CLI with the project's environment (toolchain/env.sh):
 # local file state unless PULUMI_BACKEND_URL says otherwise, no update checks, no plugin downloads.
 #
-# Secrets provider passphrase, per stack, in this order:
-#   1. PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE from the caller;
-#   2. stacks/<stack>.passphrase, committed only for throwaway stacks whose secrets protect nothing
-#      (the lab), so they run with no variable set.
+# The stack's passphrase: from the caller, from Age (stacks/<stack>.passphrase.age), or a
+# committed throwaway one (the lab); see toolchain/passphrase.sh.
 # Stacks whose Pulumi.<stack>.yaml declares network isolation (`homelab:isolateNetwork: true`) run
 # inside a network namespace with only loopback, so no command can reach their real addresses
 # from a machine that must not (see README, "Network isolation").
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+source "$(dirname "$0")/passphrase.sh"
 bash "$HOMELAB_ROOT/toolchain/setup.sh" --quiet
 
 stack=""
@@ -25,13 +24,14 @@ if [[ -z "$stack" ]]; then
   stack="$(cd "$HOMELAB_ROOT" && pulumi stack --show-name 2>/dev/null || true)"
 fi
 
-if [[ -n "$stack" && -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" &&
-  -f "$HOMELAB_ROOT/stacks/$stack.passphrase" ]]; then
-  export PULUMI_CONFIG_PASSPHRASE_FILE="$HOMELAB_ROOT/stacks/$stack.passphrase"
+if [[ -n "$stack" ]]; then
+  resolve_passphrase "$stack" || exit 2
 fi
 
 cd "$HOMELAB_ROOT"
-if [[ -n "$stack" ]] && grep -Eq '^\s+homelab:isolateNetwork:\s*"?true"?\s*$' "Pulumi.$stack.yaml" 2>/dev/null; then
+# HOMELAB_ALLOW_NETWORK=<stack> is the operator on the homelab's own LAN saying so, per stack.
+if [[ -n "$stack" && "${HOMELAB_ALLOW_NETWORK:-}" != "$stack" ]] &&
+  grep -Eq '^\s+homelab:isolateNetwork:\s*"?true"?\s*$' "Pulumi.$stack.yaml" 2>/dev/null; then
   exec unshare --net -- bash -c 'ip link set lo up && exec pulumi "$@"' pulumi "$@"
 fi
 exec pulumi "$@"

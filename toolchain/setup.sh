@@ -25,7 +25,8 @@ started=$SECONDS
 
 # --- 1. Debian packages -------------------------------------------------------------------
 # iproute2/util-linux: network namespaces for secret-less previews; openssh + zfs-fuse: lab NAS.
-debian_packages=(iproute2 util-linux openssh-server openssh-client zfs-fuse sudo)
+# age: stacks whose passphrase is sealed to Age recipients.
+debian_packages=(iproute2 util-linux openssh-server openssh-client zfs-fuse sudo age)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
