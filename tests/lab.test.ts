@@ -156,6 +156,33 @@ describe("the lab, end to end @engine @lab", function () {
         assert.strictEqual(p.status, 0, p.out.slice(-3000));
     });
 
+    it("leaks no secret value into state, outputs, console or the lab's logs", () => {
+        const secretValues: Record<string, string> = {};
+        for (const key of ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken"]) {
+            secretValues[key] = pulumiLab("config", "get", `homelab:${key}`).out.trim();
+        }
+        const outputs = JSON.parse(pulumiLab("stack", "output", "--json", "--show-secrets").out) as Record<string, string>;
+        for (const key of ["grafanaAdminPassword", "argocdAdminPassword"]) {
+            secretValues[key] = outputs[key];
+        }
+        // The private key's body, line by line, is as secret as the whole.
+        const needles = Object.entries(secretValues).flatMap(([key, value]) =>
+            value.split("\n").filter(line => line.length >= 16 && !/^-----/.test(line)).map(line => [key, line] as const));
+        assert.ok(needles.length >= 6, "every secret was read");
+        const places: Record<string, string> = {
+            "exported state": pulumiLab("stack", "export").out,
+            "stack output --json": pulumiLab("stack", "output", "--json").out,
+            "console of up": pulumiLab("up", "--yes", "--refresh").out,
+            "console of preview": pulumiLab("preview", "--diff").out,
+        };
+        for (const file of fs.readdirSync(path.join(lab, "logs"))) {
+            places[`.lab/logs/${file}`] = fs.readFileSync(path.join(lab, "logs", file), "utf8");
+        }
+        const leaks = Object.entries(places).flatMap(([where, text]) =>
+            needles.filter(([, needle]) => text.includes(needle)).map(([key]) => `${key} in ${where}`));
+        assert.deepStrictEqual([...new Set(leaks)], []);
+    });
+
     it("finds a quota changed by hand on the NAS, names the dataset, and puts it back", () => {
         zfs("set", "quota=10M", "default/smb-share");
         const p = pulumiLab("preview", "--refresh", "--expect-no-changes");
