@@ -183,6 +183,37 @@ describe("the lab, end to end @engine @lab", function () {
         assert.deepStrictEqual([...new Set(leaks)], []);
     });
 
+    it("runs preview and up in Age mode with only an Age identity, and refuses a stranger's", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lab-age-"));
+        const sealed = ["stacks/lab.passphrase.age", "stacks/lab.age-recipients"].map(f => path.join(root, f));
+        const asIdentity = (identity: string, script: string, ...args: string[]): Run => {
+            const env: NodeJS.ProcessEnv = { ...process.env, SOPS_AGE_KEY_FILE: identity };
+            delete env.PULUMI_CONFIG_PASSPHRASE;
+            delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
+            const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], { cwd: root, encoding: "utf8", env, timeout: 600_000 });
+            return { status: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
+        };
+        try {
+            const [owner, stranger] = ["owner", "stranger"].map(n => path.join(dir, `${n}.txt`));
+            for (const id of [owner, stranger]) execFileSync("age-keygen", ["-o", id], { stdio: "ignore" });
+            const recipient = execFileSync("age-keygen", ["-y", owner], { encoding: "utf8" }).trim();
+            // Seal the lab's passphrase (read from its file this once) to the owner's key. From here
+            // on, Age mode comes before the committed passphrase file.
+            const init = npm("secrets", "age-init", "lab", recipient);
+            assert.strictEqual(init.status, 0, init.out);
+            const preview = asIdentity(owner, "pulumi", "preview", "--stack", "lab", "--expect-no-changes");
+            assert.strictEqual(preview.status, 0, preview.out.slice(-3000));
+            const up = asIdentity(owner, "pulumi", "up", "--stack", "lab", "--yes", "--refresh");
+            assert.strictEqual(up.status, 0, up.out.slice(-3000));
+            const refused = asIdentity(stranger, "pulumi", "preview", "--stack", "lab");
+            assert.notStrictEqual(refused.status, 0);
+            assert.match(refused.out, /the Age identity .*stranger\.txt is not a recipient of stacks\/lab\.passphrase\.age/);
+        } finally {
+            for (const f of sealed) fs.rmSync(f, { force: true });
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("finds a quota changed by hand on the NAS, names the dataset, and puts it back", () => {
         zfs("set", "quota=10M", "default/smb-share");
         const p = pulumiLab("preview", "--refresh", "--expect-no-changes");

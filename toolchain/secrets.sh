@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# `npm run secrets -- <command> <stack> [...]`: a stack's passphrase sealed to Age recipients.
+# `npm run secrets -- <command> <stack> [...]`: a stack's passphrase sealed to Age recipients,
+# and secrets migrated from SOPS + Age files.
 #   age-init <stack> <recipient>...   seal the stack's passphrase (the current one, from
 #                                     PULUMI_CONFIG_PASSPHRASE[_FILE], or a new random one for a
 #                                     stack that has none yet) to these recipients
 #   age-add <stack> <recipient>       let one more Age key run the stack
 #   age-remove <stack> <recipient>    stop sealing to a key (rotate too: it may have kept a copy)
 #   rotate <stack>                    new random passphrase; every secret re-encrypted; resealed
+#   import-sops <stack> <file> <pointer>=<key>...
+#                                     migrate values from a SOPS + Age file into the stack's
+#                                     secret config (see tools/import-sops.ts for pointers)
 # Recipients live in stacks/<stack>.age-recipients, the sealed passphrase in
 # stacks/<stack>.passphrase.age; both are committed. The passphrase itself is never written to
 # disk: it moves through this process's environment and pipes.
@@ -16,7 +20,7 @@ bash "$HOMELAB_ROOT/toolchain/setup.sh" --quiet
 cd "$HOMELAB_ROOT"
 
 die() { echo "secrets: $*" >&2; exit 2; }
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 command=${1:-}
 stack=${2:-}
@@ -95,6 +99,12 @@ case "$command" in
       pulumi stack change-secrets-provider passphrase --stack "$stack" >/dev/null
     printf '%s' "$new" | seal
     echo "stack $stack: new passphrase, every secret re-encrypted, sealed to $(grep -c . "$recipients") recipient(s)"
+    ;;
+  import-sops)
+    # The stack's passphrase (env, Age or the lab's file) encrypts what is imported.
+    resolve_passphrase "$stack" || exit 2
+    shift
+    exec ts-node --transpile-only tools/import-sops.ts "$@"
     ;;
   *) usage ;;
 esac
