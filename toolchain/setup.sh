@@ -25,8 +25,9 @@ started=$SECONDS
 
 # --- 1. Debian packages -------------------------------------------------------------------
 # iproute2/util-linux: network namespaces for secret-less previews; openssh + zfs-fuse: lab NAS.
-# age: stacks whose passphrase is sealed to Age recipients.
-debian_packages=(iproute2 util-linux openssh-server openssh-client zfs-fuse sudo age)
+# age: stacks whose passphrase is sealed to Age recipients. shellcheck: actionlint checks the
+# workflows' shell steps with it.
+debian_packages=(iproute2 util-linux openssh-server openssh-client zfs-fuse sudo age shellcheck)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -93,6 +94,21 @@ if [[ -f "$upgrade_src/build.sh" ]]; then
     echo "$upgrade_stamp" >"$HOMELAB_TOOLS_BIN/talos-upgrade.stamp"
   fi
 fi
+
+# Third-party Go tools, each built from its own module at the version pinned in versions.env
+# (`go install module@version` takes that module's own go.sum, so the graph is the release's).
+install_pinned_go_tool() { # <name> <package@version>
+  local name=$1 pkg=$2 t0=$SECONDS
+  [[ "$(cat "$HOMELAB_TOOLS_BIN/$name.stamp" 2>/dev/null)" == "$pkg" && -x "$HOMELAB_TOOLS_BIN/$name" ]] && return 0
+  step "building $name from $pkg"
+  GOBIN="$HOMELAB_TOOLS_BIN" go install -trimpath -ldflags "-s -w" "$pkg"
+  echo "$pkg" >"$HOMELAB_TOOLS_BIN/$name.stamp"
+  step "built $name in $((SECONDS - t0))s"
+}
+# sops: reads the SOPS + Age files secrets are migrated from (npm run secrets -- import-sops).
+install_pinned_go_tool sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION"
+# actionlint: the CI workflows under .github/workflows are linted by the tests.
+install_pinned_go_tool actionlint "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
 
 # --- 4. The talos Node SDK (generated, never committed) ----------------------------------------
 talos_sdk="$HOMELAB_ROOT/sdks/talos"
