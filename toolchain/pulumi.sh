@@ -7,6 +7,8 @@
 # Stacks whose Pulumi.<stack>.yaml declares network isolation (`homelab:isolateNetwork: true`) run
 # inside a network namespace with only loopback, so no command can reach their real addresses
 # from a machine that must not (see README, "Network isolation").
+# `preview` and `up` run the policy pack in policy/ (pinned versions, no plaintext secrets,
+# protected datasets, LoadBalancers only at the ingress, host paths for storage only).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 source "$(dirname "$0")/passphrase.sh"
@@ -27,6 +29,13 @@ fi
 if [[ -n "$stack" ]]; then
   resolve_passphrase "$stack" || exit 2
 fi
+
+# Every preview and up runs the project's policy pack (policy/), unless one is named explicitly.
+case "${args[0]:-}" in
+  preview | up | update)
+    [[ " ${args[*]} " == *" --policy-pack"* ]] || set -- "$@" --policy-pack "$HOMELAB_ROOT/policy"
+    ;;
+esac
 
 cd "$HOMELAB_ROOT"
 # HOMELAB_ALLOW_NETWORK=<stack> is the operator on the homelab's own LAN saying so, per stack.

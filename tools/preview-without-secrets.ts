@@ -1,6 +1,7 @@
-// `npm run preview -- <stack> [--stack-file <file>] [pulumi preview flags]`: Pulumi's plan for a stack's configuration
-// without any of its secrets, for PR checks from forks and bots (which get no secrets) and for
-// tests of stacks whose passphrase this machine does not have.
+// `npm run preview -- <stack> [--stack-file <file>] [--program <file>] [--timings-file <file>]
+// [pulumi preview flags]`: Pulumi's plan for a stack's configuration without any of its secrets,
+// for PR checks from forks and bots (which get no secrets) and for tests of stacks whose
+// passphrase this machine does not have.
 //
 // How it stays harmless:
 //   - it previews a throwaway copy of the stack (same name, same non-secret config, every secret
@@ -72,15 +73,37 @@ function run(cmd: string, args: string[], opts: SpawnSyncOptions): number {
     return r.status ?? 1;
 }
 
+/** Splits this tool's own `--flag value` options from the flags passed on to `pulumi preview`. */
+function ownOptions(args: string[], names: string[]): { options: Record<string, string>; previewFlags: string[] } {
+    const options: Record<string, string> = {};
+    const previewFlags: string[] = [];
+    for (let i = 0; i < args.length; i++) {
+        if (names.includes(args[i])) {
+            if (args[i + 1] === undefined) {
+                fail(`${args[i]} needs a value`);
+            }
+            options[args[i]] = args[++i];
+        } else {
+            previewFlags.push(args[i]);
+        }
+    }
+    return { options, previewFlags };
+}
+
 function main(argv: string[]): number {
     const [stack, ...rest] = argv;
     if (!stack || stack.startsWith("-")) {
-        fail("usage: npm run preview -- <stack> [--stack-file <file>] [pulumi preview flags]");
+        fail("usage: npm run preview -- <stack> [--stack-file <file>] [--program <file>] [--timings-file <file>] [pulumi preview flags]");
     }
-    // --stack-file previews another file under the stack's name (a proposed change, a test case).
-    const fileFlag = rest.indexOf("--stack-file");
-    const stackFile = fileFlag >= 0 ? path.resolve(rest[fileFlag + 1] ?? "") : path.join(root, `Pulumi.${stack}.yaml`);
-    const previewFlags = fileFlag >= 0 ? [...rest.slice(0, fileFlag), ...rest.slice(fileFlag + 2)] : rest;
+    // --stack-file previews another file under the stack's name (a proposed change, a test case);
+    // --program previews another program with the stack's config (the benchmark's floor);
+    // --timings-file records how long Pulumi's preview itself took, as JSON.
+    const { options, previewFlags } = ownOptions(rest, ["--stack-file", "--program", "--timings-file"]);
+    const stackFile = options["--stack-file"] ? path.resolve(options["--stack-file"]) : path.join(root, `Pulumi.${stack}.yaml`);
+    const program = options["--program"] ? path.resolve(options["--program"]) : path.join(root, "index.ts");
+    if (!fs.existsSync(program)) {
+        fail(`no program ${program}`);
+    }
     if (!fs.existsSync(stackFile)) {
         fail(`no stack file ${path.basename(stackFile)} in ${root}`);
     }
@@ -93,8 +116,9 @@ function main(argv: string[]): number {
         fs.mkdirSync(project);
         fs.copyFileSync(path.join(root, "Pulumi.yaml"), path.join(project, "Pulumi.yaml"));
         for (const entry of projectEntries) {
-            if (fs.existsSync(path.join(root, entry))) {
-                fs.symlinkSync(path.join(root, entry), path.join(project, entry));
+            const source = entry === "index.ts" ? program : path.join(root, entry);
+            if (fs.existsSync(source)) {
+                fs.symlinkSync(source, path.join(project, entry));
             }
         }
         fs.mkdirSync(path.join(scratch, "state"));
@@ -128,9 +152,17 @@ function main(argv: string[]): number {
 
         process.stdout.write(`Previewing stack ${stack} with ${secretPaths.size} secret(s) replaced by stand-ins, ` +
             "in a network namespace with only loopback.\n");
-        const pulumiArgs = ["preview", "--stack", stack, "--non-interactive", ...previewFlags];
-        return run("unshare", ["--net", "--", "bash", "-c", 'ip link set lo up && exec pulumi "$@"', "pulumi", ...pulumiArgs],
+        // The project's policy pack runs on every preview, as in toolchain/pulumi.sh.
+        const policy = previewFlags.includes("--policy-pack") ? [] : ["--policy-pack", path.join(root, "policy")];
+        const pulumiArgs = ["preview", "--stack", stack, "--non-interactive", ...policy, ...previewFlags];
+        const started = process.hrtime.bigint();
+        const status = run("unshare", ["--net", "--", "bash", "-c", 'ip link set lo up && exec pulumi "$@"', "pulumi", ...pulumiArgs],
             { cwd: project, env });
+        if (options["--timings-file"]) {
+            const previewSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+            fs.writeFileSync(options["--timings-file"], JSON.stringify({ previewSeconds, status }) + "\n");
+        }
+        return status;
     } finally {
         fs.rmSync(scratch, { recursive: true, force: true });
     }

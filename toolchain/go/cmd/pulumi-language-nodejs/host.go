@@ -33,6 +33,12 @@ const exitAfterActionableMessage = 32
 // runEntryPoint is the module, resolved from the program's directory, that runs a program.
 const runEntryPoint = "@pulumi/pulumi/cmd/run"
 
+// Entry points of plugins written in Node.js: policy packs (analyzers) and everything else.
+const (
+	runPolicyPackEntryPoint = "@pulumi/pulumi/cmd/run-policy-pack"
+	runPluginEntryPoint     = "@pulumi/pulumi/cmd/run-plugin"
+)
+
 type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
 
@@ -312,6 +318,70 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	default:
 		return &pulumirpc.RunResponse{Error: "could not run the Node.js program: " + err.Error()}, nil
 	}
+}
+
+// RunPlugin starts a plugin written in Node.js from its directory: a policy pack (kind
+// "analyzer", `pulumi preview --policy-pack <dir>`) as `run-policy-pack <engine> <dir>`, anything
+// else as `run-plugin <dir> <args>`. Its output streams back to the engine, which reads the
+// plugin's gRPC port from the first line of stdout; the exit code comes last.
+func (h *host) RunPlugin(
+	req *pulumirpc.RunPluginRequest, stream grpc.ServerStreamingServer[pulumirpc.RunPluginResponse],
+) error {
+	info := req.GetInfo()
+	dir := info.GetProgramDirectory()
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		return fmt.Errorf("could not find node on the PATH: %w", err)
+	}
+	entry := runPluginEntryPoint
+	if req.GetKind() == "analyzer" {
+		entry = runPolicyPackEntryPoint
+	}
+	runPath, err := locateUp(dir, entry)
+	if err != nil {
+		return err
+	}
+	opts, err := parseOptions(info)
+	if err != nil {
+		return err
+	}
+	args := append(append([]string{}, opts.nodeArgs...), runPath)
+	if req.GetKind() == "analyzer" {
+		args = append(append(args, req.GetArgs()...), dir)
+	} else {
+		args = append(append(args, dir), req.GetArgs()...)
+	}
+
+	cmd := exec.CommandContext(stream.Context(), nodeBin, args...)
+	cmd.Dir = req.GetPwd()
+	cmd.Env = req.GetEnv()
+	if len(cmd.Env) == 0 {
+		cmd.Env = os.Environ()
+	}
+	var mu sync.Mutex
+	send := func(resp *pulumirpc.RunPluginResponse) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return stream.Send(resp)
+	}
+	cmd.Stdout = writerFunc(func(p []byte) error {
+		return send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: bytes.Clone(p)}})
+	})
+	cmd.Stderr = writerFunc(func(p []byte) error {
+		return send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: bytes.Clone(p)}})
+	})
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
+
+	code := 0
+	if err := cmd.Run(); err != nil {
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) {
+			return fmt.Errorf("could not run the Node.js plugin in %s: %w", dir, err)
+		}
+		code = exitErr.ExitCode()
+	}
+	return send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(code)}})
 }
 
 // legacyConfigJSON presents config keys as `<namespace>:config:<name>`, the form every

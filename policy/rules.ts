@@ -1,0 +1,155 @@
+// The homelab's policies as pure functions of one resource: its type, URN, inputs, and which of
+// its inputs are secrets. policy/index.ts hands them to the engine; tests call them directly too.
+// Each returns the violations it finds, as messages that name the offending input.
+
+/** An input a preview does not know yet (an output of a resource still to be created). */
+export const unknownInput = Symbol("unknown input");
+
+/** One resource as a policy sees it. `secret` holds the dotted paths of inputs that are secrets;
+ * inputs not known yet are `unknownInput`, and a rule that needs one says nothing. */
+export interface ResourceView {
+    readonly type: string;
+    readonly urn: string;
+    readonly name: string;
+    readonly props: Record<string, unknown>;
+    readonly secret: ReadonlySet<string>;
+}
+
+export interface PolicySettings {
+    /** The only namespace whose Services may be of type LoadBalancer (the ingress). */
+    readonly ingressNamespace: string;
+    /** Namespaces of the storage driver, the only workloads that may mount host paths. */
+    readonly storageNamespaces: readonly string[];
+    /** Datasets whose config explicitly allows `pulumi destroy` to destroy them. */
+    readonly destroyableDatasets: readonly string[];
+}
+
+export const defaultSettings: PolicySettings = {
+    ingressNamespace: "traefik",
+    storageNamespaces: ["democratic-csi"],
+    destroyableDatasets: [],
+};
+
+const helmRelease = "kubernetes:helm.sh/v3:Release";
+const configurationApply = "talos:machine/configurationApply:ConfigurationApply";
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Every leaf of a value with its dotted path (list items as [i]). */
+export function leaves(value: unknown, at = ""): [string, unknown][] {
+    if (Array.isArray(value)) return value.flatMap((v, i) => leaves(v, `${at}[${i}]`));
+    if (isObject(value)) return Object.entries(value).flatMap(([k, v]) => leaves(v, at ? `${at}.${k}` : k));
+    return [[at, value]];
+}
+
+// --- pinned versions ---------------------------------------------------------------------------
+// An unpinned chart or image changes what `pulumi up` installs without any change in this
+// repository: a preview that showed nothing can still upgrade the cluster.
+
+const exactVersion = /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+
+/** An image reference is pinned by digest or by an exact version tag (never latest, never none). */
+export function isPinnedImage(image: string): boolean {
+    if (/@sha256:[0-9a-f]{64}$/.test(image)) return true;
+    const tag = /:([^/:]+)$/.exec(image)?.[1];
+    return tag !== undefined && exactVersion.test(tag);
+}
+
+export function pinnedVersions(r: ResourceView): string[] {
+    if (r.type === helmRelease) {
+        const version = r.props.version;
+        if (typeof version !== "string" || !exactVersion.test(version)) {
+            return [`Helm release ${r.name} installs chart ${String(r.props.chart)} at ${version === undefined || version === "" ? "no version (whatever is newest)" : `"${String(version)}"`}: pin an exact chart version`];
+        }
+        return [];
+    }
+    if (r.type === configurationApply) {
+        const texts = [r.props.machineConfigurationInput, ...(Array.isArray(r.props.configPatches) ? r.props.configPatches : [])];
+        const images = texts.filter((t): t is string => typeof t === "string")
+            .flatMap(t => [...t.matchAll(/\bimage"?\s*:\s*"?([^\s",}]+)/g)].map(m => m[1]));
+        return [...new Set(images)].filter(i => !isPinnedImage(i))
+            .map(i => `Talos machine config of ${r.name} runs image ${i}: pin an exact Talos/Kubernetes version (or a digest)`);
+    }
+    return [];
+}
+
+// --- no plaintext secrets ----------------------------------------------------------------------
+// A secret passed as a plain input is written unencrypted into the state file, shown in previews
+// and diffs, and kept in every state backup. Secret inputs must stay Pulumi secrets.
+
+/** Input names that hold credentials wherever they appear (Helm values included). */
+const sensitiveName = /(password|passwd|token|apikey|privatekey|clientsecret|credentials?|^secret)$/i;
+/** Names that refer to a credential kept elsewhere, not the credential itself. */
+const referenceName = /(secretref|existingsecret|secretname|passwordkey|tokenkey|keyref|passwordsecret|tokensecretref|tokenref)$/i;
+
+export function noPlaintextSecrets(r: ResourceView): string[] {
+    const found: string[] = [];
+    const plainAt = (path: string) => ![...r.secret].some(s => path === s || path.startsWith(`${s}.`) || path.startsWith(`${s}[`));
+    for (const [path, value] of leaves(r.props)) {
+        if (typeof value !== "string" || value === "") continue;
+        const key = (path.split(".").pop() ?? "").replace(/\[\d+\]$/, "").replace(/[-_]/g, "");
+        const sensitive =
+            // Every value of a Kubernetes Secret is a credential.
+            (r.type === "kubernetes:core/v1:Secret" && /^(data|stringData)\./.test(path)) ||
+            // What a command gets on stdin is what it must not see in its arguments.
+            (r.type.startsWith("command:") && path === "stdin") ||
+            (sensitiveName.test(key) && !referenceName.test(key));
+        if (sensitive && plainAt(path)) {
+            found.push(`${r.name}: input ${path} holds a credential as plain text: pass it as a Pulumi secret (pulumi.secret or a secret config value)`);
+        }
+    }
+    return found;
+}
+
+// --- datasets protected from deletion ---------------------------------------------------------
+// A dataset holds the homelab's data (volumes, shares, backups). Removing it from config or
+// running `pulumi destroy` must never destroy it, unless its config says so explicitly.
+
+export function datasetsProtected(r: ResourceView, settings: PolicySettings): string[] {
+    const managedDataset = r.type === "command:remote:Command" && r.urn.includes("homelab:nas:Datasets$");
+    if (!managedDataset || r.props.delete === undefined) return [];
+    if (settings.destroyableDatasets.some(d => r.name.endsWith(`-${d}`))) return [];
+    return [`dataset ${r.name} would be destroyed by pulumi destroy or by removing it from config (it has a delete script): ` +
+        "keep datasets without one, or list the dataset in the policy's destroyableDatasets"];
+}
+
+// --- LoadBalancer Services only at the ingress -------------------------------------------------
+// MetalLB hands out a handful of LAN addresses; every LoadBalancer outside the ingress takes one
+// and exposes a service to the whole network, bypassing Traefik's TLS and routing.
+
+/** Helm values that would render a LoadBalancer Service: a `service` (or `*Service`) with type LoadBalancer. */
+function loadBalancerValues(values: unknown): string[] {
+    return leaves(values).filter(([path, v]) => v === "LoadBalancer" && /(^|\.)[a-zA-Z]*[sS]ervice\.type$/.test(path)).map(([p]) => p);
+}
+
+export function loadBalancersAtIngress(r: ResourceView, settings: PolicySettings): string[] {
+    if (r.type === "kubernetes:core/v1:Service") {
+        const spec = r.props.spec as Record<string, unknown> | undefined;
+        const namespace = (r.props.metadata as Record<string, unknown> | undefined)?.namespace ?? "default";
+        if (spec?.type === "LoadBalancer" && namespace !== unknownInput && namespace !== settings.ingressNamespace) {
+            return [`Service ${r.name} in namespace ${String(namespace)} is a LoadBalancer: only the ingress (${settings.ingressNamespace}) takes a pool address; route through it instead`];
+        }
+    }
+    if (r.type === helmRelease && r.props.namespace !== unknownInput && r.props.namespace !== settings.ingressNamespace) {
+        return loadBalancerValues(r.props.values).map(p =>
+            `Helm release ${r.name} in namespace ${String(r.props.namespace)} sets values.${p} = LoadBalancer: only the ingress (${settings.ingressNamespace}) takes a pool address`);
+    }
+    return [];
+}
+
+// --- host paths only for the storage driver ---------------------------------------------------
+// A hostPath mount reaches the node's filesystem (on Talos: its system partitions). Only the CSI
+// driver needs that, to attach and mount volumes; anything else keeps its data on volumes.
+
+const workloadTypes = new Set(["Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob"]
+    .map(kind => `kubernetes:${kind === "Job" || kind === "CronJob" ? "batch" : kind === "Pod" ? "core" : "apps"}/v1:${kind}`));
+
+export function hostPathsForStorageOnly(r: ResourceView, settings: PolicySettings): string[] {
+    const namespace = r.type === helmRelease ? r.props.namespace : (r.props.metadata as Record<string, unknown> | undefined)?.namespace ?? "default";
+    if (namespace === unknownInput || settings.storageNamespaces.includes(String(namespace))) return [];
+    const scanned = r.type === helmRelease ? r.props.values : workloadTypes.has(r.type) ? r.props.spec : undefined;
+    const mounts = leaves(scanned).map(([p]) => p).filter(p => /(^|\.)hostPath(\.|$)/.test(p));
+    const volumes = [...new Set(mounts.map(p => p.slice(0, p.indexOf("hostPath") + "hostPath".length)))];
+    return volumes.map(p => `${r.name} in namespace ${String(namespace)} mounts a host path (${r.type === helmRelease ? "values" : "spec"}.${p}): ` +
+        `only the storage driver (${settings.storageNamespaces.join(", ")}) may reach the node's filesystem`);
+}
