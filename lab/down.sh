@@ -9,6 +9,9 @@ if [[ -f "$pidfile" ]]; then
   kill "$(cat "$pidfile")" 2>/dev/null
   rm -f "$pidfile"
 fi
-[[ -f "$here/talos/stop.sh" ]] && bash "$here/talos/stop.sh"
+# Every simulated Talos node: the lab stack's and those of other lab stacks (lab/start.sh).
+for pidfile in "$HOMELAB_LAB_DIR"/run/talos*.pid; do
+  [[ -f "$pidfile" ]] && LAB_TALOS_NAME="$(basename "$pidfile" .pid)" bash "$here/talos/stop.sh"
+done
 [[ -f "$here/nas/stop.sh" ]] && bash "$here/nas/stop.sh"
 exit 0

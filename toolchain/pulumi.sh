@@ -12,6 +12,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 source "$(dirname "$0")/passphrase.sh"
+source "$(dirname "$0")/isolation.sh"
 bash "$HOMELAB_ROOT/toolchain/setup.sh" --quiet
 
 stack=""
@@ -38,9 +39,4 @@ case "${args[0]:-}" in
 esac
 
 cd "$HOMELAB_ROOT"
-# HOMELAB_ALLOW_NETWORK=<stack> is the operator on the homelab's own LAN saying so, per stack.
-if [[ -n "$stack" && "${HOMELAB_ALLOW_NETWORK:-}" != "$stack" ]] &&
-  grep -Eq '^\s+homelab:isolateNetwork:\s*"?true"?\s*$' "Pulumi.$stack.yaml" 2>/dev/null; then
-  exec unshare --net -- bash -c 'ip link set lo up && exec pulumi "$@"' pulumi "$@"
-fi
-exec pulumi "$@"
+exec_for_stack "$stack" pulumi "$@"

@@ -4,9 +4,9 @@
 #   listen-address  default 127.0.10.2:50000 (loopback only)
 #   flags           passed through, e.g. --fail-first 3 --reboot-window 5s
 #
-# State (the applied config, etcd data, control-plane logs) lives in $HOMELAB_LAB_DIR/talos,
-# default .lab/talos; the simulator's own log in .lab/logs/talos.log, its pid in
-# .lab/run/talos.pid. Idempotent: with a live instance it only waits for it to answer.
+# LAB_TALOS_NAME names the node (default talos; lab/start.sh runs one per lab stack). State (the
+# applied config, etcd data, control-plane logs) lives in $HOMELAB_LAB_DIR/<name>, default
+# .lab/talos; the simulator's own log in .lab/logs/<name>.log, its pid in .lab/run/<name>.pid. Idempotent: with a live instance it only waits for it to answer.
 # The binary is rebuilt into $HOMELAB_CACHE/bin/lab/ only when the module's sources changed.
 set -euo pipefail
 source "$(dirname "$0")/../../toolchain/env.sh"
@@ -24,9 +24,10 @@ if [[ "$listen" != 127.*:* ]]; then
 fi
 
 lab_dir="${HOMELAB_LAB_DIR:-$HOMELAB_ROOT/.lab}"
-state_dir="$lab_dir/talos"
-log="$lab_dir/logs/talos.log"
-pidfile="$lab_dir/run/talos.pid"
+name="${LAB_TALOS_NAME:-talos}"
+state_dir="$lab_dir/$name"
+log="$lab_dir/logs/$name.log"
+pidfile="$lab_dir/run/$name.pid"
 src="$HOMELAB_ROOT/lab/talos-sim"
 bin="$HOMELAB_CACHE/bin/lab/talos-sim"
 kube_bin="$HOMELAB_CACHE/bin/kube-$LAB_KUBERNETES_VERSION"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Stops the lab's simulated Talos node started by lab/talos/start.sh, and with it the
 # etcd / kube-apiserver / kube-controller-manager it runs. State stays; start.sh resumes it.
-# usage: bash lab/talos/stop.sh
+# usage: [LAB_TALOS_NAME=<name>] bash lab/talos/stop.sh   (default name: talos)
 set -euo pipefail
 source "$(dirname "$0")/../../toolchain/env.sh"
 
 lab_dir="${HOMELAB_LAB_DIR:-$HOMELAB_ROOT/.lab}"
-pidfile="$lab_dir/run/talos.pid"
+pidfile="$lab_dir/run/${LAB_TALOS_NAME:-talos}.pid"
 
 pid="$(cat "$pidfile" 2>/dev/null || true)"
 if [[ -z "$pid" || ! -r "/proc/$pid/cmdline" ]] || ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "talos-sim"; then

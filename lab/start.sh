@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Starts the lab's real parts for one lab stack (default: lab) and points the stack at them:
+#   NAS:    sshd + zfs-fuse, pool `default` (shared by every lab stack)   lab/nas/start.sh
+#   Talos:  one machine-API simulator per stack, on the address of the stack's node; on
+#           bootstrap it starts that node's etcd, kube-apiserver, kube-controller-manager
+#                                                                          lab/talos/start.sh
+#   Charts: static Helm repository of stand-in charts (shared)            lab/charts/serve.sh
+# The NAS's pinned host key and the client key are written into the stack's config.
+# usage: bash lab/start.sh [stack]
+set -euo pipefail
+source "$(dirname "$0")/../toolchain/env.sh"
+cd "$HOMELAB_ROOT"
+stack="${1:-lab}"
+export HOMELAB_LAB_DIR="${HOMELAB_LAB_DIR:-$HOMELAB_ROOT/.lab}"
+mkdir -p "$HOMELAB_LAB_DIR/logs" "$HOMELAB_LAB_DIR/run"
+[[ -f "Pulumi.$stack.yaml" ]] || { echo "[lab] no stack file Pulumi.$stack.yaml" >&2; exit 2; }
+pulumi_stack() { bash toolchain/pulumi.sh "$@" --stack "$stack"; }
+
+t0=$SECONDS
+# Kubernetes control-plane binaries for the Talos simulator, built once from Go modules.
+kube_bin="$HOMELAB_CACHE/bin/kube-$LAB_KUBERNETES_VERSION"
+if [[ ! -x "$kube_bin/kube-apiserver" || ! -x "$kube_bin/etcd" || ! -x "$kube_bin/kube-controller-manager" ]]; then
+  echo "[lab] building the Kubernetes control plane $LAB_KUBERNETES_VERSION (cold: tens of minutes)"
+  bash lab/build/kube.sh "$kube_bin"
+fi
+
+# The stack must exist in this clone's backend before its config can be written.
+if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" && -f "stacks/$stack.passphrase" ]]; then
+  export PULUMI_CONFIG_PASSPHRASE_FILE="$HOMELAB_ROOT/stacks/$stack.passphrase"
+fi
+pulumi stack select "$stack" --create >/dev/null
+
+# NAS: its keys are made once per lab; the pinned host key and the client key go into the stack.
+nas_out="$(bash lab/nas/start.sh)"
+host_key="$(sed -n 's/^host-key: //p' <<<"$nas_out")"
+client_key="$(sed -n 's/^client-key: //p' <<<"$nas_out")"
+[[ -n "$host_key" && -f "$client_key" ]] || { echo "[lab] NAS start did not report its keys" >&2; exit 1; }
+if [[ "$(pulumi_stack config get --path homelab:nas.hostKey 2>/dev/null)" != "$host_key" ]]; then
+  pulumi_stack config set --path homelab:nas.hostKey "$host_key"
+fi
+if [[ "$(pulumi_stack config get homelab:nasSshPrivateKey 2>/dev/null)" != "$(cat "$client_key")" ]]; then
+  pulumi_stack config set --secret homelab:nasSshPrivateKey <"$client_key"
+fi
+
+# Talos: the lab stack's node is `talos` (state .lab/talos); another stack's is `talos-<stack>`.
+node_address="$(node -e '
+  const doc = require("js-yaml").load(require("fs").readFileSync(process.argv[1], "utf8"));
+  const nodes = doc.config["homelab:cluster"].nodes;
+  if (nodes.length !== 1) { console.error(`[lab] the lab simulates single-node stacks; ${process.argv[1]} has ${nodes.length} nodes`); process.exit(2); }
+  console.log(nodes[0].address);' "Pulumi.$stack.yaml")"
+LAB_TALOS_NAME="talos$([[ $stack == lab ]] || echo "-$stack")" bash lab/talos/start.sh "$node_address:50000"
+
+bash lab/charts/serve.sh
+echo "[lab] services for stack $stack up in $((SECONDS - t0))s"
