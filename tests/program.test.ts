@@ -40,6 +40,7 @@ describe("the homelab program (under mocks)", () => {
             "kubernetes:argoproj.io/v1alpha1:AppProject": 2,
             "kubernetes:argoproj.io/v1alpha1:Application": 1,
             "kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
+            "kubernetes:core/v1:ConfigMap": 1,
             "kubernetes:core/v1:Namespace": 7,
             "kubernetes:core/v1:Secret": 5,
             "kubernetes:helm.sh/v3:Release": 8,

@@ -79,4 +79,13 @@ describe("rollout through two lab environments @engine @lab", function () {
         assert.doesNotMatch(r.out, /^== lab$/m);
         assert.strictEqual(history("lab"), labUpdates, "no update ran on lab");
     });
+
+    it("the drift check's certificate test: fine at 30 days, renewal due inside a 400-day window", () => {
+        const fine = npm("kubeconfig-expiry", "lab", "30");
+        assert.strictEqual(fine.status, 0, fine.out);
+        assert.match(fine.out, /ok +lab: user .*'s certificate expires .* \(in 36\d days\)/);
+        const due = npm("kubeconfig-expiry", "lab", "400");
+        assert.strictEqual(due.status, 1, due.out);
+        assert.match(due.out, /RENEW +lab: .*inside the 400-day renewal window: run up on the stack/);
+    });
 });

@@ -19,7 +19,7 @@ describe("CI workflows", () => {
     const files = fs.readdirSync(workflows).filter(f => /\.ya?ml$/.test(f)).map(f => path.join(workflows, f));
 
     it("pass actionlint, shell steps included", () => {
-        assert.ok(files.length >= 2, "the pull-request and comment workflows exist");
+        assert.ok(files.length >= 3, "the pull-request, comment and drift workflows exist");
         const r = actionlint(...files);
         assert.strictEqual(r.status, 0, r.out);
     });

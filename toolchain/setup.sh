@@ -109,6 +109,8 @@ install_pinned_go_tool() { # <name> <package@version>
 install_pinned_go_tool sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION"
 # actionlint: the CI workflows under .github/workflows are linted by the tests.
 install_pinned_go_tool actionlint "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
+# promtool: the alerting rules are unit-tested with `promtool test rules` (cold: ~5 min).
+install_pinned_go_tool promtool "github.com/prometheus/prometheus/cmd/promtool@v$PROMETHEUS_MODULE_VERSION"
 
 # --- 4. The talos Node SDK (generated, never committed) ----------------------------------------
 talos_sdk="$HOMELAB_ROOT/sdks/talos"

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { CsiDatasets } from "../nas/datasets";
 import type { StackConfig } from "../../stacks/config";
+import { loadDashboards } from "./dashboards";
 import * as v from "./values";
 
 export interface PlatformArgs {
@@ -107,6 +108,13 @@ export class Platform extends pulumi.ComponentResource {
             ? releases["democratic-csi-nfs"] : releases["democratic-csi-iscsi"];
         releases.monitoring = this.release("kube-prometheus-stack", "kubePrometheusStack", monNs,
             v.monitoringValues(config.cluster, config.platform, "grafana-admin"), [grafanaSecret, storage]);
+        // Dashboards as code (dashboards/*.json); the sidecar loads them whenever Grafana runs.
+        for (const dashboard of loadDashboards()) {
+            new k8s.core.v1.ConfigMap(`${name}-dashboard-${dashboard.uid}`, {
+                metadata: { name: `dashboard-${dashboard.uid}`, namespace: monNs.metadata.name, labels: { grafana_dashboard: "1" } },
+                data: { [dashboard.file]: dashboard.json },
+            }, this.k8sOpts);
+        }
 
         // ArgoCD: generated admin password (bcrypt in the chart), repository credentials, and the
         // root Application in a project that may only create Applications.

@@ -1,6 +1,7 @@
 // Helm values and custom resources of the platform, as pure functions of the typed config. The
 // components only wire these to releases; tests check them without an engine.
 import type { ClusterConfig, NetworkConfig, PlatformConfig } from "../../stacks/config";
+import { alertRuleGroups } from "./alerts";
 
 /** Namespaces of the platform pieces: ArgoCD may deploy into none of them. */
 export const platformNamespaces = {
@@ -175,6 +176,8 @@ export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfi
         // Talos runs no kube-proxy metrics endpoint by default.
         kubeProxy: { enabled: false },
         prometheusOperator: { admissionWebhooks: { enabled: platform.helm.webhooks } },
+        // The homelab's own alerts (components/platform/alerts.ts), beside the chart's defaults.
+        additionalPrometheusRulesMap: { homelab: alertRuleGroups() },
         grafana: {
             admin: { existingSecret: grafanaSecret, userKey: "admin-user", passwordKey: "admin-password" },
             persistence: { enabled: true, storageClassName: platform.grafana.storageClass, size: platform.grafana.storageSize },

@@ -1,0 +1,123 @@
+// Every alerting rule through the real `promtool` (built by set-up): the rule file passes
+// `promtool check rules`, and `promtool test rules` shows each rule firing on the series that
+// should wake someone and staying quiet on the ones that should not.
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as yaml from "js-yaml";
+import * as os from "os";
+import * as path from "path";
+import { alertRuleGroups, alertRules } from "../components/platform/alerts";
+
+interface Case { series: Record<string, string>; firing: Record<string, string>[] }
+
+/** Per rule, series sampled every minute and what is firing 90 minutes in (past every `for`). */
+const cases: Record<string, { fires: Case; quiet: Case }> = {
+    EtcdDatabaseTooLarge: {
+        fires: { series: { 'etcd_mvcc_db_total_size_in_bytes{instance="cp1"}': "3e9x120" }, firing: [{ instance: "cp1" }] },
+        quiet: { series: { 'etcd_mvcc_db_total_size_in_bytes{instance="cp1"}': "1.5e9x120" }, firing: [] },
+    },
+    EtcdNoLeader: {
+        fires: { series: { 'etcd_server_has_leader{instance="cp1"}': "1x10 0x110" }, firing: [{ instance: "cp1" }] },
+        quiet: { series: { 'etcd_server_has_leader{instance="cp1"}': "1x120" }, firing: [] },
+    },
+    CertificateExpiringSoon: {
+        // time() starts at 0 in promtool: an expiry timestamp is seconds from the test's start.
+        fires: { series: { 'certmanager_certificate_expiration_timestamp_seconds{namespace="traefik",name="wildcard"}': `${20 * 86400}x120` }, firing: [{ namespace: "traefik", name: "wildcard" }] },
+        quiet: { series: { 'certmanager_certificate_expiration_timestamp_seconds{namespace="traefik",name="wildcard"}': `${60 * 86400}x120` }, firing: [] },
+    },
+    PodCrashLooping: {
+        fires: { series: { 'kube_pod_container_status_waiting_reason{namespace="apps",pod="web-1",container="web",reason="CrashLoopBackOff"}': "1x120" }, firing: [{ namespace: "apps", pod: "web-1", container: "web", reason: "CrashLoopBackOff" }] },
+        quiet: { series: { 'kube_pod_container_status_waiting_reason{namespace="apps",pod="web-1",container="web",reason="CrashLoopBackOff"}': "1x5 0x115" }, firing: [] },
+    },
+    NodeNotReady: {
+        fires: { series: { 'kube_node_status_condition{node="sever-it01",condition="Ready",status="true"}': "0x120" }, firing: [{ node: "sever-it01", condition: "Ready", status: "true" }] },
+        quiet: { series: { 'kube_node_status_condition{node="sever-it01",condition="Ready",status="true"}': "1x120" }, firing: [] },
+    },
+    PersistentVolumeFillingUp: {
+        fires: {
+            series: {
+                'kubelet_volume_stats_available_bytes{namespace="monitoring",persistentvolumeclaim="grafana"}': "5e8x120",
+                'kubelet_volume_stats_capacity_bytes{namespace="monitoring",persistentvolumeclaim="grafana"}': "1e10x120",
+            },
+            firing: [{ namespace: "monitoring", persistentvolumeclaim: "grafana" }],
+        },
+        quiet: {
+            series: {
+                'kubelet_volume_stats_available_bytes{namespace="monitoring",persistentvolumeclaim="grafana"}': "5e9x120",
+                'kubelet_volume_stats_capacity_bytes{namespace="monitoring",persistentvolumeclaim="grafana"}': "1e10x120",
+            },
+            firing: [],
+        },
+    },
+};
+
+function promtool(...args: string[]): { status: number; out: string } {
+    const r = spawnSync("promtool", args, { encoding: "utf8" });
+    if (r.error) throw r.error;
+    return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+}
+
+describe("alerting rules, through promtool", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "alerts-"));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("pass promtool check rules (expressions and annotation templates)", () => {
+        const file = path.join(dir, "rules.yaml");
+        fs.writeFileSync(file, yaml.dump(alertRuleGroups()));
+        const r = promtool("check", "rules", file);
+        assert.strictEqual(r.status, 0, r.out);
+        assert.match(r.out, new RegExp(`SUCCESS: ${alertRules.length} rules found`));
+    });
+
+    it("every rule has a firing and a quiet case", () => {
+        assert.deepStrictEqual(Object.keys(cases).sort(), alertRules.map(r => r.alert).sort());
+    });
+
+    for (const rule of alertRules) {
+        for (const kind of ["fires", "quiet"] as const) {
+            it(`${rule.alert} ${kind === "fires" ? "fires" : "stays quiet"}`, () => {
+                const c = cases[rule.alert][kind];
+                // Annotations are prose (checked above); the test pins expression, duration and labels.
+                const groups = alertRuleGroups();
+                (groups.groups[0].rules as Record<string, unknown>[]).forEach(r => { delete r.annotations; });
+                fs.writeFileSync(path.join(dir, `${rule.alert}-rules.yaml`), yaml.dump(groups));
+                const test = {
+                    rule_files: [`${rule.alert}-rules.yaml`],
+                    evaluation_interval: "1m",
+                    tests: [{
+                        interval: "1m",
+                        input_series: Object.entries(c.series).map(([series, values]) => ({ series, values })),
+                        alert_rule_test: [{
+                            eval_time: "90m",
+                            alertname: rule.alert,
+                            exp_alerts: c.firing.map(labels => ({ exp_labels: { ...labels, severity: rule.severity } })),
+                        }],
+                    }],
+                };
+                const file = path.join(dir, `${rule.alert}-${kind}.test.yaml`);
+                fs.writeFileSync(file, yaml.dump(test));
+                const r = promtool("test", "rules", file);
+                assert.strictEqual(r.status, 0, r.out);
+            });
+        }
+    }
+
+    it("the test harness can fail: a firing case expected to be quiet is reported", () => {
+        const groups = alertRuleGroups();
+        (groups.groups[0].rules as Record<string, unknown>[]).forEach(r => { delete r.annotations; });
+        fs.writeFileSync(path.join(dir, "wrong-rules.yaml"), yaml.dump(groups));
+        const file = path.join(dir, "wrong.test.yaml");
+        fs.writeFileSync(file, yaml.dump({
+            rule_files: ["wrong-rules.yaml"],
+            tests: [{
+                interval: "1m",
+                input_series: [{ series: 'etcd_server_has_leader{instance="cp1"}', values: "0x120" }],
+                alert_rule_test: [{ eval_time: "20m", alertname: "EtcdNoLeader", exp_alerts: [] }],
+            }],
+        }));
+        const r = promtool("test", "rules", file);
+        assert.strictEqual(r.status, 1, r.out);
+        assert.match(r.out, /alertname: EtcdNoLeader/);
+    });
+});
