@@ -115,6 +115,16 @@ export const nasSchema = z.object({
         }
     }),
     datasets: z.array(datasetSchema).default([]),
+    /** Where etcd snapshots go (npm run etcd-backup), and how many are kept (7 daily, 4 weekly,
+     * 12 monthly by default). The dataset must be listed in datasets. */
+    etcdBackups: z.object({
+        dataset: z.string(),
+        retention: z.object({
+            daily: z.number().int().min(1).default(7),
+            weekly: z.number().int().min(0).default(4),
+            monthly: z.number().int().min(0).default(12),
+        }).strict().default({}),
+    }).strict().optional(),
     /** The datasets each democratic-csi driver provisions under; they must be listed in datasets. */
     csi: z.object({
         iscsi: z.object({ parent: z.string(), snapshots: z.string() }).strict(),
@@ -366,6 +376,17 @@ export function crossKeyProblems(s: StackSettings): string[] {
     for (const [key, name] of csiDatasets) {
         if (!datasetIndex.has(name)) {
             problems.push(`${ns}:nas.${key}: "${name}" is not one of nas.datasets`);
+        }
+    }
+    const backups = s.nas.etcdBackups?.dataset;
+    if (backups !== undefined && !datasetIndex.has(backups)) {
+        problems.push(`${ns}:nas.etcdBackups.dataset: "${backups}" is not one of nas.datasets`);
+    }
+    if (backups !== undefined) {
+        for (const [key, name] of csiDatasets) {
+            if (backups === name || backups.startsWith(`${name}/`)) {
+                problems.push(`${ns}:nas.etcdBackups.dataset: "${backups}" is inside ${key} "${name}", which democratic-csi manages`);
+            }
         }
     }
     // democratic-csi rejects parents nested inside each other.

@@ -33,6 +33,7 @@ const intendedGraph: Record<string, string[]> = {
     "homelab-sever-it01-upgrade": ["homelab-sever-it01-config"],
     "homelab-bootstrap": ["homelab-secrets", "homelab-sever-it01-config"],
     "homelab-kubeconfig": ["homelab-bootstrap", "homelab-secrets"],
+    "nas-default/etcd-backups": ["nas-default/etcd-backups-drift"],
     "nas-default/k8s-pv": ["nas-default/k8s-pv-drift"],
     "nas-default/k8s-pv/iscsi": ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi-drift"],
     "nas-default/k8s-pv/iscsi-snapshots": ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi-snapshots-drift"],
@@ -110,7 +111,7 @@ describe("the engine @engine", function () {
 
         it("plans every dataset of the owner's notes and every platform release against upstream repositories", () => {
             const datasets = steps.filter(s => s.newState?.type === "command:remote:Command").map(s => s.urn.split("::").pop()).sort();
-            assert.deepStrictEqual(datasets, ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots",
+            assert.deepStrictEqual(datasets, ["nas-default/etcd-backups", "nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots",
                 "nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share"]);
             const releases = steps.filter(s => s.newState?.type === "kubernetes:helm.sh/v3:Release");
             assert.strictEqual(releases.length, 8);

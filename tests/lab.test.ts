@@ -134,6 +134,7 @@ describe("the lab, end to end @engine @lab", function () {
         const listing = zfs("list", "-H", "-o", "name,org.homelab-iac:managed-by,quota,atime", "-r", "default");
         assert.deepStrictEqual(listing.split("\n").map(l => l.split("\t")), [
             ["default", "-", "none", "on"],
+            ["default/etcd-backups", "homelab/lab", "none", "on"],
             ["default/k8s-pv", "homelab/lab", "none", "off"],
             ["default/k8s-pv/iscsi", "homelab/lab", "200M", "off"],
             ["default/k8s-pv/iscsi-snapshots", "homelab/lab", "none", "off"],
@@ -285,7 +286,7 @@ describe("the lab, end to end @engine @lab", function () {
         const d = pulumiLab("destroy", "--yes");
         assert.strictEqual(d.status, 0, d.out.slice(-3000));
         assert.strictEqual(fs.readFileSync(path.join(mount, "volume.img"), "utf8"), "blocks\n");
-        assert.strictEqual(zfs("list", "-H", "-o", "name", "-r", "default").split("\n").length, 6);
+        assert.strictEqual(zfs("list", "-H", "-o", "name", "-r", "default").split("\n").length, 7);
         // The node keeps the destroyed cluster's identity, as a real one would until reset: reset
         // the lab so the next `npm run lab` starts from a bare node again.
         sh("bash", ["lab/down.sh"]);

@@ -36,7 +36,7 @@ describe("the homelab program (under mocks)", () => {
         const types = rec.resources.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.type]: (acc[r.type] ?? 0) + 1 }), {});
         const expected: Record<string, number> = {
             "command:local:Command": 1,
-            "command:remote:Command": 5,
+            "command:remote:Command": 6,
             "kubernetes:argoproj.io/v1alpha1:AppProject": 2,
             "kubernetes:argoproj.io/v1alpha1:Application": 1,
             "kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
@@ -46,7 +46,7 @@ describe("the homelab program (under mocks)", () => {
             "kubernetes:helm.sh/v3:Release": 8,
             "kubernetes:metallb.io/v1beta1:IPAddressPool": 1,
             "kubernetes:metallb.io/v1beta1:L2Advertisement": 1,
-            "pulumi-nodejs:dynamic/homelab-nas-drift:DriftSentinel": 5,
+            "pulumi-nodejs:dynamic/homelab-nas-drift:DriftSentinel": 6,
             "pulumi:providers:command": 1,
             "pulumi:providers:kubernetes": 1,
             "pulumi:providers:pulumi-nodejs": 1,
@@ -181,7 +181,7 @@ describe("the homelab program (under mocks)", () => {
         const { rec } = await run();
         const commands = rec.ofType("command:remote:Command");
         assert.deepStrictEqual(commands.map(c => c.name).sort(),
-            ["nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots", "nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share"]);
+            ["nas-default/etcd-backups", "nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots", "nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share"]);
         for (const c of commands) {
             assert.match(c.inputs.create, /sudo -n '\/usr\/sbin\/zfs'/);
             assert.match(c.inputs.create, /org\.homelab-iac:managed-by=homelab\/lab/);

@@ -26,6 +26,7 @@ function writeLab2(): void {
     const nas = c["homelab:nas"];
     const moved = (name: string) => name.replace(/^default\//, "default/lab2/");
     nas.datasets = [{ name: "default/lab2" }, ...nas.datasets.map((d: any) => ({ ...d, name: moved(d.name) }))];
+    nas.etcdBackups.dataset = moved(nas.etcdBackups.dataset);
     for (const driver of ["iscsi", "nfs"]) {
         nas.csi[driver] = { parent: moved(nas.csi[driver].parent), snapshots: moved(nas.csi[driver].snapshots) };
     }
@@ -61,8 +62,8 @@ describe("rollout through two lab environments @engine @lab", function () {
         assert.deepStrictEqual(order, ["lab2", "preview", "up", "checks", "lab", "preview", "up", "checks"]);
         assert.match(r.out, /ok {4} api: https:\/\/127\.0\.11\.2:6443 is ready/);
         assert.match(r.out, /ok {4} releases: 8 deployed/);
-        assert.match(r.out, /ok {4} datasets: 6 present on 127\.0\.10\.3/, "lab2's");
-        assert.match(r.out, /ok {4} datasets: 5 present on 127\.0\.10\.3/, "lab's");
+        assert.match(r.out, /ok {4} datasets: 7 present on 127\.0\.10\.3/, "lab2's");
+        assert.match(r.out, /ok {4} datasets: 6 present on 127\.0\.10\.3/, "lab's");
         assert.match(r.out, /rollout done: lab2 -> lab/);
         assert.strictEqual(execFileSync("/usr/sbin/zfs", ["list", "-H", "-o", "name", "default/lab2/k8s-pv/iscsi"], { encoding: "utf8" }).trim(),
             "default/lab2/k8s-pv/iscsi");

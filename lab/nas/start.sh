@@ -114,7 +114,11 @@ elif [[ "$(getent passwd "$USER_NAME" | cut -d: -f6,7)" != "$home:/bin/sh" ]]; t
   usermod -d "$home" -s /bin/sh "$USER_NAME"
 fi
 sudoers=/etc/sudoers.d/lab-nas-csi
-rule="$USER_NAME ALL=(root) NOPASSWD: /usr/sbin/zfs, /usr/sbin/zpool"
+# zfs for the datasets; tee, mv and rm under the pool's mountpoint for etcd snapshot files
+# (npm run etcd-backup writes, renames and prunes them as the NAS user). A lab-only looseness:
+# sudoers' * also matches spaces, which a real NAS's rules should not allow.
+mnt="$NAS/mnt/$POOL"
+rule="$USER_NAME ALL=(root) NOPASSWD: /usr/sbin/zfs, /usr/sbin/zpool, /usr/bin/tee $mnt/*, /usr/bin/mv $mnt/*, /usr/bin/rm -f $mnt/*"
 if [[ "$(cat "$sudoers" 2>/dev/null)" != "$rule" ]]; then
   echo "$rule" >"$sudoers.tmp" && chmod 440 "$sudoers.tmp" && visudo -cqf "$sudoers.tmp"
   mv "$sudoers.tmp" "$sudoers"

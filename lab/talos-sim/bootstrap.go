@@ -10,7 +10,8 @@ import (
 
 // bootstrap implements machine.MachineService/Bootstrap: the first successful call brings up
 // the control plane and answers once the API server is ready; every later call answers
-// AlreadyExists, as Talos does once etcd has data.
+// AlreadyExists, as Talos does once etcd has data. With recover_etcd, etcd starts from the
+// snapshot uploaded by EtcdRecover (restored with the real etcdutl).
 //
 // "Successful" is deliberate: a call that gives up waiting (its deadline, or
 // --bootstrap-timeout) leaves the node un-bootstrapped from the client's point of view, so the
@@ -23,15 +24,18 @@ func (s *Simulator) bootstrap(ctx context.Context, req *machine.BootstrapRequest
 		return nil, status.Error(codes.FailedPrecondition, "bootstrap can only be performed on a control plane node")
 	}
 
-	if req.RecoverEtcd {
-		return nil, status.Error(codes.Unimplemented, "talos-sim does not simulate etcd recovery")
-	}
-
 	s.bootstrapMu.Lock()
 	defer s.bootstrapMu.Unlock()
 
 	if s.state.bootstrapped() {
 		return nil, status.Error(codes.AlreadyExists, "etcd data directory is not empty")
+	}
+
+	// Recovery: etcd starts from the snapshot uploaded with EtcdRecover instead of empty.
+	if req.RecoverEtcd && !s.opts.SkipControlPlane {
+		if err := s.restoreEtcd(ctx, req.RecoverSkipHashCheck); err != nil {
+			return nil, err
+		}
 	}
 
 	if !s.opts.SkipControlPlane {

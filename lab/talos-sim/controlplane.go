@@ -129,8 +129,19 @@ func (c *controlPlane) waitForBinaries(ctx context.Context) error {
 	})
 }
 
+// etcdMemberName is the lab's single etcd member (a restore must name it the same).
+const etcdMemberName = "talos-sim"
+
+// currentPlan is the running control plane's plan, nil before it starts.
+func (c *controlPlane) currentPlan() *controlPlanePlan {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	return c.plan
+}
+
 func (c *controlPlane) etcdArgs(plan *controlPlanePlan) []string {
-	const member = "talos-sim"
+	const member = etcdMemberName
 
 	return []string{
 		"--name=" + member,

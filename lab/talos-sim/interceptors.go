@@ -18,6 +18,7 @@ const (
 	methodKubeconfig = "/machine.MachineService/Kubeconfig"
 	methodVersion    = "/machine.MachineService/Version"
 	methodUpgrade    = "/machine.MachineService/Upgrade"
+	methodSnapshot   = "/machine.MachineService/EtcdSnapshot"
 	methodDisks      = "/storage.StorageService/Disks"
 )
 
@@ -93,8 +94,12 @@ func (s *Simulator) admit(ctx context.Context, method string) error {
 	}
 
 	allowed, needed := roles.Includes(role.Admin), string(role.Admin)
-	if readOnlyMethods[method] {
+	switch {
+	case readOnlyMethods[method]:
 		allowed, needed = roles.IncludesAny(readRoles), string(role.Reader)+" or higher"
+	case method == methodSnapshot:
+		// What an in-cluster backup job's Talos service account is given.
+		allowed, needed = roles.IncludesAny(role.MakeSet(role.Admin, role.EtcdBackup)), string(role.EtcdBackup)+" or "+string(role.Admin)
 	}
 
 	if !allowed {

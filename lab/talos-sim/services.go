@@ -5,10 +5,12 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 	"github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/gendata"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -48,6 +50,14 @@ func (m *machineService) Version(context.Context, *emptypb.Empty) (*machine.Vers
 			Platform: &machine.PlatformInfo{Name: "metal", Mode: metalMode{}.String()},
 		}},
 	}, nil
+}
+
+func (m *machineService) EtcdSnapshot(_ *machine.EtcdSnapshotRequest, stream grpc.ServerStreamingServer[common.Data]) error {
+	return m.sim.etcdSnapshot(stream)
+}
+
+func (m *machineService) EtcdRecover(stream grpc.ClientStreamingServer[common.Data, machine.EtcdRecoverResponse]) error {
+	return m.sim.etcdRecover(stream)
 }
 
 func (m *machineService) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*machine.UpgradeResponse, error) {
