@@ -119,6 +119,10 @@ export const nasSchema = z.object({
      * 12 monthly by default). The dataset must be listed in datasets. */
     etcdBackups: z.object({
         dataset: z.string(),
+        /** When the in-cluster job snapshots etcd (cron, in the cluster's time zone: UTC on Talos). */
+        schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { message: "is not a cron schedule of five fields such as \"0 3 * * *\"" }).default("0 3 * * *"),
+        /** The image the job's store step runs in (Node.js on Alpine); pinned. */
+        storeImage: z.string().regex(/^[a-z0-9./-]+:[0-9][\w.-]*$/, { message: "is not an image pinned to a version tag" }).default("node:20.18.1-alpine3.20"),
         retention: z.object({
             daily: z.number().int().min(1).default(7),
             weekly: z.number().int().min(0).default(4),

@@ -5,6 +5,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as talos from "@pulumiverse/talos";
+import { EtcdBackupJob } from "../components/backup/job";
 import { NasDatasets } from "../components/nas/datasets";
 import { Platform } from "../components/platform/platform";
 import { TalosCluster } from "../components/talos/cluster";
@@ -37,6 +38,24 @@ export function defineHomelab(config: StackConfig): Homelab {
         owner: `${pulumi.getProject()}/${config.stack}`,
         commandProvider,
     });
+
+    // Nightly etcd snapshots to the NAS, from inside the cluster (npm run etcd-backup does the
+    // same from a laptop); waits for the backup dataset.
+    const backups = config.nas.etcdBackups;
+    if (backups !== undefined) {
+        new EtcdBackupJob("etcd-backup", {
+            schedule: backups.schedule,
+            node: config.cluster.nodes.find(n => n.role === "controlplane")!.address,
+            talosVersion: config.cluster.talosVersion,
+            storeImage: backups.storeImage,
+            nas: config.nas,
+            store: { sudo: config.nas.sudo, zfsPath: config.nas.zfsPath, dataset: backups.dataset },
+            retention: backups.retention,
+            nasPrivateKey: config.secrets.nasSshPrivateKey,
+            dataset: nas.datasets[backups.dataset],
+            provider: kubernetes,
+        });
+    }
 
     const platform = new Platform("platform", {
         config,

@@ -59,6 +59,12 @@ const intendedGraph: Record<string, string[]> = {
     "platform-argocd-workloads": ["platform-argo-cd", "platform-ns-argocd"],
     "platform-argocd-apps-of-apps": ["platform-argo-cd", "platform-ns-argocd"],
     "platform-argocd-root": ["platform-argo-cd", "platform-argocd-apps-of-apps", "platform-ns-argocd"],
+    "platform-dashboard-homelab-etcd": ["platform-ns-monitoring"],
+    // The backup job waits for its dataset; its pod needs the Talos account, the key and the script.
+    "etcd-backup-talos-account": [],
+    "etcd-backup-nas-ssh": [],
+    "etcd-backup-script": [],
+    "etcd-backup-cronjob": ["etcd-backup-nas-ssh", "etcd-backup-script", "etcd-backup-talos-account", "nas-default/etcd-backups"],
 };
 
 function previewJSON(stack: string, extra: string[] = []): { run: Run; steps: PreviewStep[] } {

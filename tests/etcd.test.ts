@@ -3,9 +3,11 @@
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { snapshotsToKeep } from "../components/backup/retention";
-import { nameFor, takenAt } from "../tools/etcd-backup";
+import { storeStepScript } from "../components/backup/job";
+import { snapshotName as nameFor, takenAt } from "../components/backup/remote";
 import { Kube, kubeFrom, kubeRequest } from "../tools/stack-access";
 import { root } from "./stackfiles";
 
@@ -82,4 +84,35 @@ describe("etcd backup and restore in the lab @engine @lab", function () {
         assert.strictEqual(unknown.status, 2, unknown.out);
         assert.match(unknown.out, /etcd-restore: no snapshot etcd-1999-01-01T00-00-00Z\.db in default\/etcd-backups; there are: etcd-/);
     });
+
+    it("the in-cluster job's store step, as shipped to the pod, stores and prunes on the NAS over OpenSSH", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "store-step-"));
+        try {
+            const get = (key: string) => run("npm", ["run", "--silent", "pulumi", "--", "config", "get", "--path", key, "--stack", "lab"]).out.trim();
+            fs.writeFileSync(path.join(dir, "id"), `${get("homelab:nasSshPrivateKey")}\n`, { mode: 0o600 });
+            fs.writeFileSync(path.join(dir, "known_hosts"), `[127.0.10.3]:2222 ${get("homelab:nas.hostKey")}\n`);
+            fs.writeFileSync(path.join(dir, "etcd.db"), "a snapshot from talosctl\n");
+            fs.writeFileSync(path.join(dir, "store.js"), await storeStepScript());
+            const before = snapshots();
+            const config = {
+                host: "127.0.10.3", port: 2222, user: "csi", store: { sudo: true, zfsPath: "/usr/sbin/zfs", dataset: "default/etcd-backups" },
+                retention: { daily: 7, weekly: 4, monthly: 12 },
+                snapshotFile: path.join(dir, "etcd.db"), keyFile: path.join(dir, "id"), knownHostsFile: path.join(dir, "known_hosts"),
+            };
+            const r = spawnSync("node", [path.join(dir, "store.js")], { encoding: "utf8", env: { ...process.env, ETCD_BACKUP_CONFIG: JSON.stringify(config) } });
+            assert.strictEqual(r.status, 0, `${r.stdout}${r.stderr}`);
+            assert.match(r.stdout, /stored etcd-\S+Z\.db in default\/etcd-backups; kept \d+, pruned \d+/);
+            const added = snapshots().filter(n => !before.includes(n));
+            assert.strictEqual(added.length, 1);
+            assert.strictEqual(fs.readFileSync(path.join(backupDir(), added[0]), "utf8"), "a snapshot from talosctl\n");
+            // A NAS presenting another host key is refused before anything is sent.
+            fs.writeFileSync(path.join(dir, "known_hosts"), "[127.0.10.3]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000\n");
+            const refused = spawnSync("node", [path.join(dir, "store.js")], { encoding: "utf8", env: { ...process.env, ETCD_BACKUP_CONFIG: JSON.stringify(config) } });
+            assert.strictEqual(refused.status, 1);
+            assert.match(refused.stderr, /Host key verification failed/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
 });
+

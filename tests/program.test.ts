@@ -40,12 +40,14 @@ describe("the homelab program (under mocks)", () => {
             "kubernetes:argoproj.io/v1alpha1:AppProject": 2,
             "kubernetes:argoproj.io/v1alpha1:Application": 1,
             "kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
-            "kubernetes:core/v1:ConfigMap": 1,
+            "kubernetes:batch/v1:CronJob": 1,
+            "kubernetes:core/v1:ConfigMap": 2,
             "kubernetes:core/v1:Namespace": 7,
-            "kubernetes:core/v1:Secret": 5,
+            "kubernetes:core/v1:Secret": 6,
             "kubernetes:helm.sh/v3:Release": 8,
             "kubernetes:metallb.io/v1beta1:IPAddressPool": 1,
             "kubernetes:metallb.io/v1beta1:L2Advertisement": 1,
+            "kubernetes:talos.dev/v1alpha1:ServiceAccount": 1,
             "pulumi-nodejs:dynamic/homelab-nas-drift:DriftSentinel": 6,
             "pulumi:providers:command": 1,
             "pulumi:providers:kubernetes": 1,
@@ -61,7 +63,7 @@ describe("the homelab program (under mocks)", () => {
         const custom = Object.fromEntries(Object.entries(types).filter(([t]) => !t.startsWith("homelab:")).sort());
         assert.deepStrictEqual(custom, Object.fromEntries(Object.entries(expected).sort()));
         assert.deepStrictEqual(Object.keys(types).filter(t => t.startsWith("homelab:")).sort(),
-            ["homelab:nas:Datasets", "homelab:platform:Platform", "homelab:talos:Cluster"]);
+            ["homelab:backup:EtcdBackupJob", "homelab:nas:Datasets", "homelab:platform:Platform", "homelab:talos:Cluster"]);
     });
 
     it("renders each node's config from its role and layered patches, and bootstraps only the first control plane", async () => {
@@ -192,4 +194,21 @@ describe("the homelab program (under mocks)", () => {
             assert.strictEqual(connection.host, "127.0.10.3");
         }
     });
+
+    it("snapshots etcd nightly from inside the cluster with the os:etcd:backup role only, to the backup dataset", async () => {
+        const { rec } = await run();
+        const account = rec.named("etcd-backup-talos-account");
+        assert.deepStrictEqual([account.inputs.metadata.namespace, account.inputs.spec.roles], ["kube-system", ["os:etcd:backup"]]);
+        const job = rec.named("etcd-backup-cronjob").inputs.spec;
+        assert.strictEqual(job.schedule, "0 3 * * *");
+        const pod = job.jobTemplate.spec.template.spec;
+        assert.strictEqual(pod.initContainers[0].image, "ghcr.io/siderolabs/talosctl:v1.11.5");
+        assert.deepStrictEqual(pod.initContainers[0].args, ["--nodes", "127.0.10.2", "--endpoints", "127.0.10.2", "etcd", "snapshot", "/backup/etcd.db"]);
+        const config = JSON.parse(pod.containers[0].env[0].value);
+        assert.deepStrictEqual([config.host, config.port, config.store.dataset, config.retention], ["127.0.10.3", 2222, "default/etcd-backups", { daily: 7, weekly: 4, monthly: 12 }]);
+        assert.ok(isSecretInput(rec.named("etcd-backup-nas-ssh").inputs.data), "the NAS key stays secret");
+        assert.match(rec.named("etcd-backup-script").inputs.data["store.js"], /exports\.handler\(\)\.catch/);
+        assert.ok(!pod.volumes.some((v: any) => v.hostPath), "no host path");
+    });
 });
+

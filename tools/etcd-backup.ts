@@ -11,23 +11,14 @@
 // Restore: the snapshot comes back over SSH, goes to the node with EtcdRecover, and
 // Bootstrap(recover_etcd) starts etcd from it; the API server then serves what the snapshot held.
 import { snapshotsToKeep } from "../components/backup/retention";
+import { listScript, pruneScript, readScript, snapshotName, snapshotsIn, SnapshotStore, storeScript, takenAt } from "../components/backup/remote";
 import { StackSettings } from "../stacks/config";
-import { kubeFrom, kubeRequest, secretConfig, secretOutput, shellQuote, sshRun, stackSettings } from "./stack-access";
+import { kubeFrom, kubeRequest, secretConfig, secretOutput, sshRun, stackSettings } from "./stack-access";
 import { bootstrapRecover, etcdRecover, etcdSnapshot, talosClient } from "./talos-api";
 
 class UsageError extends Error {}
 
-const snapshotName = /^etcd-(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d)Z\.db$/;
-
-/** When a snapshot was taken, from its name (etcd-2026-11-26T03-00-00Z.db). */
-export function takenAt(name: string): Date | undefined {
-    const m = snapshotName.exec(name);
-    return m ? new Date(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) : undefined;
-}
-
-export const nameFor = (t: Date) => `etcd-${t.toISOString().slice(0, 19).replace(/:/g, "-")}Z.db`;
-
-interface Target { settings: StackSettings; dataset: string; privateKey: string; node: string }
+interface Target { settings: StackSettings; store: SnapshotStore; privateKey: string; node: string }
 
 function target(stack: string): Target {
     const settings = stackSettings(stack);
@@ -36,52 +27,33 @@ function target(stack: string): Target {
         throw new UsageError(`homelab:nas.etcdBackups is not set in Pulumi.${stack}.yaml: name the dataset snapshots go to`);
     }
     const node = settings.cluster.nodes.find(n => n.role === "controlplane")!.address;
-    return { settings, dataset, privateKey: secretConfig(stack, "nasSshPrivateKey"), node };
+    const store = { sudo: settings.nas.sudo, zfsPath: settings.nas.zfsPath, dataset };
+    return { settings, store, privateKey: secretConfig(stack, "nasSshPrivateKey"), node };
 }
-
-/** Shell lines that set $mp to the dataset's mountpoint, and the privileged commands' prefix. */
-function remote(t: Target): { mountpoint: string; sudo: string } {
-    const sudo = t.settings.nas.sudo ? "sudo -n " : "";
-    return { mountpoint: `mp=$(${sudo}${shellQuote(t.settings.nas.zfsPath)} get -H -o value mountpoint ${shellQuote(t.dataset)})`, sudo };
-}
-
-const listSnapshots = (out: Buffer) => out.toString().split("\n").filter(n => takenAt(n) !== undefined).sort();
 
 async function backup(stack: string): Promise<void> {
     const t = target(stack);
-    const { mountpoint, sudo } = remote(t);
-    const name = nameFor(new Date());
+    const name = snapshotName(new Date());
     const talos = talosClient(secretOutput(stack, "talosconfig"), t.node);
-    const part = `"$mp"/.${name}.part`;
-    const listing = await sshRun(t.settings.nas, t.privateKey, [
-        "set -eu", mountpoint,
-        `${sudo}/usr/bin/tee ${part} >/dev/null`,
-        `[ -s ${part} ] || { ${sudo}/usr/bin/rm -f ${part}; echo "empty snapshot" >&2; exit 1; }`,
-        `${sudo}/usr/bin/mv ${part} "$mp"/${name}`,
-        `ls -1 "$mp"`,
-    ].join("\n"), etcdSnapshot(talos));
+    const listing = await sshRun(t.settings.nas, t.privateKey, storeScript(t.store, name), etcdSnapshot(talos));
     talos.client.close();
-    const all = listSnapshots(listing);
-    console.log(`stored ${name} in ${t.dataset} on ${t.settings.nas.host}`);
+    const all = snapshotsIn(listing.toString());
+    console.log(`stored ${name} in ${t.store.dataset} on ${t.settings.nas.host}`);
 
     const retention = t.settings.nas.etcdBackups!.retention;
     const keep = snapshotsToKeep(all.map(n => takenAt(n)!), retention);
     const prune = all.filter(n => !keep.has(takenAt(n)!.getTime()));
-    if (prune.length > 0) {
-        await sshRun(t.settings.nas, t.privateKey, ["set -eu", mountpoint,
-            `${sudo}/usr/bin/rm -f ${prune.map(n => `"$mp"/${n}`).join(" ")}`].join("\n"));
-    }
+    if (prune.length > 0) await sshRun(t.settings.nas, t.privateKey, pruneScript(t.store, prune));
     console.log(`kept ${all.length - prune.length} snapshot(s) (${retention.daily} daily, ${retention.weekly} weekly, ${retention.monthly} monthly), pruned ${prune.length}`);
 }
 
 async function restore(stack: string, wanted?: string): Promise<void> {
     const t = target(stack);
-    const { mountpoint } = remote(t);
-    const all = listSnapshots(await sshRun(t.settings.nas, t.privateKey, ["set -eu", mountpoint, `ls -1 "$mp"`].join("\n")));
+    const all = snapshotsIn((await sshRun(t.settings.nas, t.privateKey, listScript(t.store))).toString());
     const name = wanted ?? all[all.length - 1];
-    if (name === undefined) throw new UsageError(`no etcd snapshot in ${t.dataset} on ${t.settings.nas.host}`);
-    if (!all.includes(name)) throw new UsageError(`no snapshot ${name} in ${t.dataset}; there are: ${all.join(", ") || "none"}`);
-    const snapshot = await sshRun(t.settings.nas, t.privateKey, ["set -eu", mountpoint, `cat "$mp"/${name}`].join("\n"));
+    if (name === undefined) throw new UsageError(`no etcd snapshot in ${t.store.dataset} on ${t.settings.nas.host}`);
+    if (!all.includes(name)) throw new UsageError(`no snapshot ${name} in ${t.store.dataset}; there are: ${all.join(", ") || "none"}`);
+    const snapshot = await sshRun(t.settings.nas, t.privateKey, readScript(t.store, name));
     console.log(`fetched ${name} (${snapshot.length} bytes) from ${t.settings.nas.host}`);
 
     const talos = talosClient(secretOutput(stack, "talosconfig"), t.node);

@@ -99,4 +99,4 @@ export function sshRun(nas: NasTarget, privateKey: string, script: string, input
 }
 
 /** A word for the remote shell, whatever it holds. */
-export const shellQuote = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
+export { shellWord as shellQuote } from "../components/backup/remote";

@@ -60,6 +60,8 @@ func (c *controlPlane) start(cfg config.Provider) error {
 		return err
 	}
 
+	plan.talosAPIAccess = cfg.Machine().Features().KubernetesTalosAPIAccess().Enabled()
+
 	ctx, cancel := context.WithCancel(context.Background())
 	c.plan, c.cancel = plan, cancel
 
@@ -107,6 +109,10 @@ func (c *controlPlane) run(ctx context.Context, plan *controlPlanePlan) {
 	}
 
 	c.superviseInBackground(ctx, "kube-controller-manager", controllerManagerArgs(plan))
+
+	if plan.talosAPIAccess {
+		c.registerTalosCRDs(ctx, plan)
+	}
 }
 
 // waitForBinaries waits for the kube binaries, which lab/build/kube.sh may still be building.

@@ -25,7 +25,9 @@ type controlPlanePlan struct {
 	hasAggregator bool
 	// probe is an admin client identity for polling /readyz; kept in memory only.
 	probeCert tls.Certificate
-	caPool    *stdx509.CertPool
+	// talosAPIAccess: the config lets pods use the Talos API, so Talos's ServiceAccount type exists.
+	talosAPIAccess bool
+	caPool         *stdx509.CertPool
 }
 
 func (p *controlPlanePlan) file(name string) string { return p.pkiDir + "/" + name }

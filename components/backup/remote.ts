@@ -1,0 +1,73 @@
+// How etcd snapshots are stored on the NAS: their names, and the shell the NAS runs to store,
+// list and prune them. Shared by the laptop command (tools/etcd-backup.ts, over ssh2) and the
+// in-cluster job (components/backup/job.ts, over OpenSSH), so both keep one layout and one
+// retention rule. Everything here is self-contained: the job ships these functions as code.
+
+export interface SnapshotStore {
+    /** Run privileged commands through `sudo -n` (a non-root NAS user). */
+    readonly sudo: boolean;
+    readonly zfsPath: string;
+    /** The dataset the snapshots live in. */
+    readonly dataset: string;
+}
+
+export function isSnapshotName(name: string): boolean {
+    return /^etcd-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.db$/.test(name);
+}
+
+/** When a snapshot was taken, from its name (etcd-2026-11-26T03-00-00Z.db); undefined for other files. */
+export function takenAt(name: string): Date | undefined {
+    const m = /^etcd-(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d)Z\.db$/.exec(name);
+    return m ? new Date(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) : undefined;
+}
+
+export function snapshotName(t: Date): string {
+    return `etcd-${t.toISOString().slice(0, 19).replace(/:/g, "-")}Z.db`;
+}
+
+/** A word for the remote shell, whatever it holds. */
+export function shellWord(s: string): string {
+    return `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/** The start of every script: strict mode, and $mp set to the dataset's mountpoint. */
+function preamble(store: SnapshotStore): string {
+    const sudo = store.sudo ? "sudo -n " : "";
+    return `set -eu\nmp=$(${sudo}${shellWord(store.zfsPath)} get -H -o value mountpoint ${shellWord(store.dataset)})\n`;
+}
+
+/**
+ * Stores the snapshot on stdin as `name`: written as a hidden .part file and renamed, so a broken
+ * transfer never looks like a snapshot. Prints the dataset's listing afterwards.
+ */
+export function storeScript(store: SnapshotStore, name: string): string {
+    if (!isSnapshotName(name)) throw new Error(`${name} is not a snapshot name`);
+    const sudo = store.sudo ? "sudo -n " : "";
+    const part = `"$mp"/.${name}.part`;
+    return preamble(store) + [
+        `${sudo}/usr/bin/tee ${part} >/dev/null`,
+        `[ -s ${part} ] || { ${sudo}/usr/bin/rm -f ${part}; echo "empty snapshot" >&2; exit 1; }`,
+        `${sudo}/usr/bin/mv ${part} "$mp"/${name}`,
+        `ls -1 "$mp"`,
+    ].join("\n");
+}
+
+export function listScript(store: SnapshotStore): string {
+    return preamble(store) + `ls -1 "$mp"`;
+}
+
+export function readScript(store: SnapshotStore, name: string): string {
+    if (!isSnapshotName(name)) throw new Error(`${name} is not a snapshot name`);
+    return preamble(store) + `cat "$mp"/${name}`;
+}
+
+export function pruneScript(store: SnapshotStore, names: readonly string[]): string {
+    for (const n of names) if (!isSnapshotName(n)) throw new Error(`${n} is not a snapshot name`);
+    const sudo = store.sudo ? "sudo -n " : "";
+    return preamble(store) + `${sudo}/usr/bin/rm -f ${names.map(n => `"$mp"/${n}`).join(" ")}`;
+}
+
+/** The snapshots in a listing, oldest first. */
+export function snapshotsIn(listing: string): string[] {
+    return listing.split("\n").filter(n => isSnapshotName(n)).sort();
+}
