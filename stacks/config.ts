@@ -180,6 +180,18 @@ export const platformSchema = z.object({
         /** User name for HTTPS repository credentials (the token is the secret homelab:gitToken). */
         username: z.string().optional(),
     }).strict(),
+    /** Where Alertmanager sends alerts. The receiver's credential (Discord or Slack webhook URL,
+     * or SMTP password) is the secret homelab:alertingSecret. */
+    alerting: z.object({
+        receiver: z.enum(["none", "discord", "slack", "email"]).default("none"),
+        slackChannel: z.string().regex(/^#[\w-]+$/, { message: "is not a Slack channel such as #alerts" }).optional(),
+        email: z.object({
+            to: z.string().email({ message: "is not an email address" }),
+            from: z.string().email({ message: "is not an email address" }),
+            smarthost: z.string().regex(/^[a-z0-9.-]+:\d+$/, { message: "is not host:port of an SMTP server" }),
+            username: z.string().optional(),
+        }).strict().optional(),
+    }).strict().default({}),
     grafana: z.object({
         storageClass: z.enum(["truenas-iscsi", "truenas-nfs"]).default("truenas-iscsi"),
         storageSize: z.string().regex(/^\d+(Mi|Gi|Ti)$/, { message: "is not a Kubernetes quantity such as 10Gi" }).default("10Gi"),
@@ -208,6 +220,8 @@ export interface StackSecrets {
     readonly truenasApiKey: pulumi.Output<string>;
     readonly cloudflareApiToken: pulumi.Output<string>;
     readonly gitToken: pulumi.Output<string>;
+    /** Only with platform.alerting.receiver other than none. */
+    readonly alertingSecret?: pulumi.Output<string>;
 }
 
 export interface StackConfig extends StackSettings {
@@ -228,6 +242,7 @@ export const secretKeys: Readonly<Record<keyof StackSecrets, string>> = {
     truenasApiKey: "a TrueNAS API key for democratic-csi",
     cloudflareApiToken: "a Cloudflare API token with DNS edit rights, for Let's Encrypt DNS-01",
     gitToken: "a token ArgoCD uses to read the GitOps repository",
+    alertingSecret: "the Discord or Slack webhook URL, or the SMTP password, Alertmanager sends alerts with (platform.alerting.receiver)",
 };
 
 export class ConfigError extends Error {
@@ -393,6 +408,13 @@ export function crossKeyProblems(s: StackSettings): string[] {
             }
         }
     }
+    const alerting = s.platform.alerting;
+    if (alerting.receiver === "email" && alerting.email === undefined) {
+        problems.push(`${ns}:platform.alerting.email: is required with receiver email (to, from, smarthost)`);
+    }
+    if (alerting.receiver !== "email" && alerting.email !== undefined) {
+        problems.push(`${ns}:platform.alerting.email: is only used with receiver email, not ${alerting.receiver}`);
+    }
     // democratic-csi rejects parents nested inside each other.
     for (const [keyA, a] of csiDatasets) {
         for (const [keyB, b] of csiDatasets) {
@@ -417,11 +439,13 @@ export function loadStackConfig(): StackConfig {
         }
     }
     const settings = parseStackSettings(stack, raw);
-    return { ...settings, secrets: loadSecrets(cfg, stack) };
+    return { ...settings, secrets: loadSecrets(cfg, stack, settings) };
 }
 
-function loadSecrets(cfg: pulumi.Config, stack: string): StackSecrets {
-    const missing = (Object.keys(secretKeys) as (keyof StackSecrets)[]).filter(k => cfg.getSecret(k) === undefined);
+function loadSecrets(cfg: pulumi.Config, stack: string, settings: StackSettings): StackSecrets {
+    const needed = (Object.keys(secretKeys) as (keyof StackSecrets)[])
+        .filter(k => k !== "alertingSecret" || settings.platform.alerting.receiver !== "none");
+    const missing = needed.filter(k => cfg.getSecret(k) === undefined);
     if (missing.length > 0) {
         throw new ConfigError(missing.map(k =>
             `${configNamespace}:${k}: is missing: ${secretKeys[k]}; set it with ` +
@@ -434,5 +458,6 @@ function loadSecrets(cfg: pulumi.Config, stack: string): StackSecrets {
         truenasApiKey: read("truenasApiKey"),
         cloudflareApiToken: read("cloudflareApiToken"),
         gitToken: read("gitToken"),
+        alertingSecret: needed.includes("alertingSecret") ? read("alertingSecret") : undefined,
     };
 }

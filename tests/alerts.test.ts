@@ -8,6 +8,9 @@ import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
 import { alertRuleGroups, alertRules } from "../components/platform/alerts";
+import { alertmanagerConfig, alertmanagerSecret, monitoringValues } from "../components/platform/values";
+import { parseStackSettings } from "../stacks/config";
+import { clone, rawStackConfig } from "./stackfiles";
 
 interface Case { series: Record<string, string>; firing: Record<string, string>[] }
 
@@ -121,3 +124,39 @@ describe("alerting rules, through promtool", () => {
         assert.match(r.out, /alertname: EtcdNoLeader/);
     });
 });
+
+describe("Alertmanager routes and receivers", () => {
+    const platform = (alerting: Record<string, unknown>) => {
+        const raw = clone(rawStackConfig("lab")) as any;
+        raw.platform.alerting = alerting;
+        return parseStackSettings("lab", raw).platform;
+    };
+    const credentialFile = `/etc/alertmanager/secrets/${alertmanagerSecret.name}/${alertmanagerSecret.key}`;
+
+    it("sends to Discord, Slack or email with the credential read from a mounted Secret, never from values", () => {
+        const receiver = (alerting: Record<string, unknown>) => (alertmanagerConfig(platform(alerting)).receivers as any[]).find(r => r.name === "homelab");
+        assert.deepStrictEqual(receiver({ receiver: "discord" }).discord_configs, [{ webhook_url_file: credentialFile, send_resolved: true }]);
+        assert.deepStrictEqual(receiver({ receiver: "slack", slackChannel: "#homelab" }).slack_configs,
+            [{ api_url_file: credentialFile, send_resolved: true, channel: "#homelab" }]);
+        assert.deepStrictEqual(receiver({ receiver: "email", email: { to: "me@example.com", from: "am@example.com", smarthost: "smtp.example.com:587" } }).email_configs,
+            [{ to: "me@example.com", from: "am@example.com", smarthost: "smtp.example.com:587", auth_username: "am@example.com", auth_password_file: credentialFile, send_resolved: true }]);
+        const values = monitoringValues(parseStackSettings("lab", rawStackConfig("lab")).cluster, platform({ receiver: "discord" }), "grafana-admin") as any;
+        assert.deepStrictEqual(values.alertmanager.alertmanagerSpec.secrets, [alertmanagerSecret.name]);
+        assert.ok(!JSON.stringify(values).includes("webhooks/"), "no webhook URL in the values");
+    });
+
+    it("routes critical alerts every hour, silences the heartbeat, and with no receiver sends nowhere", () => {
+        const config = alertmanagerConfig(platform({ receiver: "discord" })) as any;
+        assert.deepStrictEqual(config.route.routes.map((r: any) => [r.matchers[0], r.receiver, r.repeat_interval]),
+            [['alertname=~"Watchdog|InfoInhibitor"', "null", undefined], ['severity="critical"', "homelab", "1h"]]);
+        const none = alertmanagerConfig(platform({})) as any;
+        assert.deepStrictEqual([none.route.receiver, none.receivers], ["null", [{ name: "null" }]]);
+    });
+
+    it("refuses an email receiver without its server, and email settings on another receiver, naming the key", () => {
+        assert.throws(() => platform({ receiver: "email" }), /homelab:platform\.alerting\.email: is required with receiver email/);
+        assert.throws(() => platform({ receiver: "slack", email: { to: "a@b.cd", from: "a@b.cd", smarthost: "s.b.cd:25" } }),
+            /homelab:platform\.alerting\.email: is only used with receiver email, not slack/);
+    });
+});
+

@@ -159,7 +159,7 @@ describe("the lab, end to end @engine @lab", function () {
 
     it("leaks no secret value into state, outputs, console or the lab's logs", () => {
         const secretValues: Record<string, string> = {};
-        for (const key of ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken"]) {
+        for (const key of ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken", "alertingSecret"]) {
             secretValues[key] = pulumiLab("config", "get", `homelab:${key}`).out.trim();
         }
         const outputs = JSON.parse(pulumiLab("stack", "output", "--json", "--show-secrets").out) as Record<string, string>;

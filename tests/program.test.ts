@@ -10,6 +10,7 @@ const standIns: Record<keyof StackSecrets, string> = {
     truenasApiKey: "stand-in-truenas-api-key",
     cloudflareApiToken: "stand-in-cloudflare-token",
     gitToken: "stand-in-git-token",
+    alertingSecret: "https://discord.com/api/webhooks/stand-in",
 };
 
 function stackConfig(edit: (c: any) => void = () => undefined): StackConfig {
@@ -43,7 +44,7 @@ describe("the homelab program (under mocks)", () => {
             "kubernetes:batch/v1:CronJob": 1,
             "kubernetes:core/v1:ConfigMap": 2,
             "kubernetes:core/v1:Namespace": 7,
-            "kubernetes:core/v1:Secret": 6,
+            "kubernetes:core/v1:Secret": 7,
             "kubernetes:helm.sh/v3:Release": 8,
             "kubernetes:metallb.io/v1beta1:IPAddressPool": 1,
             "kubernetes:metallb.io/v1beta1:L2Advertisement": 1,

@@ -50,7 +50,7 @@ describe("secrets in Age mode @engine", function () {
         const lab = yaml.load(fs.readFileSync(path.join(root, "Pulumi.lab.yaml"), "utf8")) as any;
         doc.config = Object.fromEntries(Object.entries(lab.config).filter(([, v]) => !(v && typeof v === "object" && "secure" in (v as object))));
         fs.writeFileSync(stackFile, yaml.dump(doc, { lineWidth: -1 }));
-        for (const key of ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken"]) {
+        for (const key of ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken", "alertingSecret"]) {
             const r = as(1, "pulumi", "config", "set", "--secret", `homelab:${key}`, `age-test-${key}`, "--stack", stack);
             assert.strictEqual(r.status, 0, r.out);
         }
@@ -81,7 +81,7 @@ describe("secrets in Age mode @engine", function () {
         const rotate = as(2, "secrets", "rotate", stack);
         assert.strictEqual(rotate.status, 0, rotate.out);
         assert.notStrictEqual((yaml.load(fs.readFileSync(stackFile, "utf8")) as any).encryptionsalt, saltBefore);
-        for (const key of ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken"]) {
+        for (const key of ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken", "alertingSecret"]) {
             const r = as(2, "pulumi", "config", "get", `homelab:${key}`, "--stack", stack);
             assert.deepStrictEqual([r.status, r.out.trim()], [0, `age-test-${key}`]);
         }

@@ -106,8 +106,13 @@ export class Platform extends pulumi.ComponentResource {
         }, this.k8sOpts);
         const storage = config.platform.grafana.storageClass === "truenas-nfs"
             ? releases["democratic-csi-nfs"] : releases["democratic-csi-iscsi"];
+        // Alertmanager's receiver credential, mounted as a file (never in the Helm values).
+        const receiverSecret = config.secrets.alertingSecret === undefined ? [] : [new k8s.core.v1.Secret(`${name}-alertmanager-receiver`, {
+            metadata: { name: v.alertmanagerSecret.name, namespace: monNs.metadata.name },
+            data: secretData({ [v.alertmanagerSecret.key]: config.secrets.alertingSecret }),
+        }, this.k8sOpts)];
         releases.monitoring = this.release("kube-prometheus-stack", "kubePrometheusStack", monNs,
-            v.monitoringValues(config.cluster, config.platform, "grafana-admin"), [grafanaSecret, storage]);
+            v.monitoringValues(config.cluster, config.platform, "grafana-admin"), [grafanaSecret, storage, ...receiverSecret]);
         // Dashboards as code (dashboards/*.json); the sidecar loads them whenever Grafana runs.
         for (const dashboard of loadDashboards()) {
             new k8s.core.v1.ConfigMap(`${name}-dashboard-${dashboard.uid}`, {

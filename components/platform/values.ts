@@ -167,9 +167,62 @@ export function democraticCsiValues(protocol: CsiProtocol, configSecret: string)
 }
 
 /** kube-prometheus-stack: scrape Talos's control plane where the patches exposed it. */
+/** The Secret (in the monitoring namespace) holding the receiver's credential, and its key. */
+export const alertmanagerSecret = { name: "alertmanager-receiver", key: "credential" } as const;
+
+/**
+ * Alertmanager's routes and receivers. The credential (webhook URL or SMTP password) never enters
+ * Helm values: Alertmanager reads it from the Secret it mounts (the *_file settings).
+ */
+export function alertmanagerConfig(platform: PlatformConfig): Record<string, unknown> {
+    const { alerting } = platform;
+    const file = `/etc/alertmanager/secrets/${alertmanagerSecret.name}/${alertmanagerSecret.key}`;
+    const receiver: Record<string, unknown> = { name: "homelab" };
+    switch (alerting.receiver) {
+        case "discord":
+            receiver.discord_configs = [{ webhook_url_file: file, send_resolved: true }];
+            break;
+        case "slack":
+            receiver.slack_configs = [{ api_url_file: file, send_resolved: true, ...(alerting.slackChannel ? { channel: alerting.slackChannel } : {}) }];
+            break;
+        case "email":
+            receiver.email_configs = [{
+                to: alerting.email!.to, from: alerting.email!.from, smarthost: alerting.email!.smarthost,
+                auth_username: alerting.email!.username ?? alerting.email!.from, auth_password_file: file, send_resolved: true,
+            }];
+            break;
+        case "none":
+            break;
+    }
+    const target = alerting.receiver === "none" ? "null" : "homelab";
+    return {
+        route: {
+            receiver: target,
+            group_by: ["alertname", "namespace"],
+            group_wait: "30s",
+            group_interval: "5m",
+            repeat_interval: "4h",
+            routes: [
+                // The chart's always-firing heartbeat and its inhibition helper page nobody.
+                { matchers: ['alertname=~"Watchdog|InfoInhibitor"'], receiver: "null" },
+                { matchers: ['severity="critical"'], receiver: target, repeat_interval: "1h" },
+            ],
+        },
+        inhibit_rules: [
+            // A node that is down explains every other alert about it.
+            { source_matchers: ['alertname="NodeNotReady"'], target_matchers: ['severity="warning"'], equal: ["node"] },
+        ],
+        receivers: [{ name: "null" }, ...(alerting.receiver === "none" ? [] : [receiver])],
+    };
+}
+
 export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfig, grafanaSecret: string): Record<string, unknown> {
     const controlPlanes = cluster.nodes.filter(n => n.role === "controlplane").map(n => n.address);
     return {
+        alertmanager: {
+            config: alertmanagerConfig(platform),
+            alertmanagerSpec: platform.alerting.receiver === "none" ? {} : { secrets: [alertmanagerSecret.name] },
+        },
         kubeEtcd: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 2381, targetPort: 2381 } },
         kubeControllerManager: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 10257, targetPort: 10257 }, serviceMonitor: { https: true, insecureSkipVerify: true } },
         kubeScheduler: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 10259, targetPort: 10259 }, serviceMonitor: { https: true, insecureSkipVerify: true } },
