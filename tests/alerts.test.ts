@@ -153,6 +153,32 @@ describe("Alertmanager routes and receivers", () => {
         assert.deepStrictEqual([none.route.receiver, none.receivers], ["null", [{ name: "null" }]]);
     });
 
+    it("each receiver's configuration passes the real amtool check-config", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "alertmanager-"));
+        try {
+            const cases: Record<string, Record<string, unknown>> = {
+                none: {}, discord: { receiver: "discord" }, slack: { receiver: "slack", slackChannel: "#homelab" },
+                email: { receiver: "email", email: { to: "me@example.com", from: "am@example.com", smarthost: "smtp.example.com:587" } },
+            };
+            for (const [name, alerting] of Object.entries(cases)) {
+                const file = path.join(dir, `${name}.yaml`);
+                fs.writeFileSync(file, yaml.dump(alertmanagerConfig(platform(alerting))));
+                const r = spawnSync("amtool", ["check-config", file], { encoding: "utf8" });
+                assert.strictEqual(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
+                assert.match(r.stdout, /SUCCESS/);
+            }
+            // The check can fail: a route to a receiver that does not exist.
+            const broken = alertmanagerConfig(platform({ receiver: "discord" })) as any;
+            broken.route.receiver = "nobody";
+            fs.writeFileSync(path.join(dir, "broken.yaml"), yaml.dump(broken));
+            const r = spawnSync("amtool", ["check-config", path.join(dir, "broken.yaml")], { encoding: "utf8" });
+            assert.strictEqual(r.status, 1, r.stdout);
+            assert.match(`${r.stdout}${r.stderr}`, /undefined receiver "nobody"/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("refuses an email receiver without its server, and email settings on another receiver, naming the key", () => {
         assert.throws(() => platform({ receiver: "email" }), /homelab:platform\.alerting\.email: is required with receiver email/);
         assert.throws(() => platform({ receiver: "slack", email: { to: "a@b.cd", from: "a@b.cd", smarthost: "s.b.cd:25" } }),

@@ -111,6 +111,8 @@ install_pinned_go_tool sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION"
 install_pinned_go_tool actionlint "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
 # promtool: the alerting rules are unit-tested with `promtool test rules` (cold: ~5 min).
 install_pinned_go_tool promtool "github.com/prometheus/prometheus/cmd/promtool@v$PROMETHEUS_MODULE_VERSION"
+# amtool: the generated Alertmanager configuration is checked with `amtool check-config`.
+install_pinned_go_tool amtool "github.com/prometheus/alertmanager/cmd/amtool@v$ALERTMANAGER_VERSION"
 
 # --- 4. The talos Node SDK (generated, never committed) ----------------------------------------
 talos_sdk="$HOMELAB_ROOT/sdks/talos"
