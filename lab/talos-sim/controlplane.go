@@ -238,8 +238,9 @@ func (c *controlPlane) waitReady(ctx context.Context) error {
 
 // apiServerReady polls the API server's /readyz with a system:masters identity until it
 // answers 200 "ok" or ctx ends.
-func apiServerReady(ctx context.Context, plan *controlPlanePlan) error {
-	client := &http.Client{
+// probeClient talks to the API server as the simulator's own system:masters identity.
+func probeClient(plan *controlPlanePlan) *http.Client {
+	return &http.Client{
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{
 			RootCAs:      plan.caPool,
@@ -247,6 +248,10 @@ func apiServerReady(ctx context.Context, plan *controlPlanePlan) error {
 			MinVersion:   tls.VersionTLS12,
 		}},
 	}
+}
+
+func apiServerReady(ctx context.Context, plan *controlPlanePlan) error {
+	client := probeClient(plan)
 	defer client.CloseIdleConnections()
 
 	return poll(ctx, 500*time.Millisecond, func() error {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,14 +35,7 @@ const talosServiceAccountCRD = `{
 // registerTalosCRDs creates the ServiceAccount type once the API server answers (409, already
 // there after a restart, is fine).
 func (c *controlPlane) registerTalosCRDs(ctx context.Context, plan *controlPlanePlan) {
-	client := &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{
-			RootCAs:      plan.caPool,
-			Certificates: []tls.Certificate{plan.probeCert},
-			MinVersion:   tls.VersionTLS12,
-		}},
-	}
+	client := probeClient(plan)
 	defer client.CloseIdleConnections()
 
 	err := poll(ctx, time.Second, func() error {
