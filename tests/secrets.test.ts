@@ -184,6 +184,15 @@ describe("importing SOPS + Age files @engine", function () {
         fs.writeFileSync(tokenFile, original);
     });
 
+    it("a wrong passphrase is refused in one line, before anything runs", () => {
+        const r = spawnSync("npm", ["run", "--silent", "pulumi", "--", "preview", "--stack", stack], {
+            cwd: root, encoding: "utf8", env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "not-the-passphrase", PULUMI_CONFIG_PASSPHRASE_FILE: "" },
+        });
+        assert.notStrictEqual(r.status, 0);
+        const lines = `${r.stdout}${r.stderr}`.trim().split("\n");
+        assert.deepStrictEqual(lines, ["error: getting stack configuration: get stack secrets manager: incorrect passphrase"]);
+    });
+
     it("says in one line what is wrong: an identity that is not a recipient, a pointer, a key", () => {
         const stranger1 = run(["secrets", "--", "import-sops", stack, tokenFile, "/stringData/api-token=cloudflareApiToken"], stranger);
         assert.match(stranger1.out, /import-sops: no Age identity in .*stranger\.txt can decrypt/);
