@@ -24,23 +24,21 @@ function npm(script: string, args: string[]): { ok: boolean; out: string; second
 /** The last lines of a command's output: where Pulumi puts what went wrong. */
 const tail = (out: string, lines = 15) => out.trimEnd().split("\n").slice(-lines).map(l => `      ${l}`).join("\n");
 
+/** A Pulumi command as a stage: its resource summary on success, the end of its output on failure. */
+function pulumiStage(name: string, args: (stack: string) => string[]): Stage {
+    return {
+        name,
+        run: stack => {
+            const r = npm("pulumi", [...args(stack), "--non-interactive", "--color", "never"]);
+            const summary = /Resources:\n([\s\S]*?)\n\n/.exec(r.out)?.[1]?.trim().replace(/\s+/g, " ") ?? "";
+            return { ok: r.ok, detail: r.ok ? `${summary} (${r.seconds.toFixed(1)} s)` : tail(r.out) };
+        },
+    };
+}
+
 const stages: Stage[] = [
-    {
-        name: "preview",
-        run: stack => {
-            const r = npm("pulumi", ["preview", "--stack", stack, "--non-interactive", "--color", "never"]);
-            const summary = /Resources:\n([\s\S]*?)\n\n/.exec(r.out)?.[1]?.trim().replace(/\s+/g, " ") ?? "";
-            return { ok: r.ok, detail: r.ok ? `${summary} (${r.seconds.toFixed(1)} s)` : tail(r.out) };
-        },
-    },
-    {
-        name: "up",
-        run: stack => {
-            const r = npm("pulumi", ["up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never"]);
-            const summary = /Resources:\n([\s\S]*?)\n\n/.exec(r.out)?.[1]?.trim().replace(/\s+/g, " ") ?? "";
-            return { ok: r.ok, detail: r.ok ? `${summary} (${r.seconds.toFixed(1)} s)` : tail(r.out) };
-        },
-    },
+    pulumiStage("preview", stack => ["preview", "--stack", stack]),
+    pulumiStage("up", stack => ["up", "--stack", stack, "--yes", "--skip-preview"]),
     {
         name: "checks",
         run: stack => {
