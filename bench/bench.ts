@@ -15,9 +15,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { labDir, sshSessions, talosCalls } from "../tests/lablogs";
 
 const root = path.resolve(__dirname, "..");
-const labDir = path.join(root, ".lab");
 
 interface Timed { seconds: number; status: number; out: string }
 
@@ -48,11 +48,7 @@ function preview(program?: string): { seconds: number; resources: number } {
     return { seconds: previewSeconds, resources: creates ? Number(creates[1]) : 0 };
 }
 
-function logCount(name: string, pattern: RegExp): number {
-    const file = path.join(labDir, "logs", name);
-    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(l => pattern.test(l)).length : 0;
-}
-const remoteCalls = () => ({ ssh: logCount("nas-sshd.log", /Accepted publickey/), talos: logCount("talos.log", /msg=rpc/) });
+const remoteCalls = () => ({ ssh: sshSessions(), talos: talosCalls() });
 
 function labUp(): { seconds: number; ssh: number; talos: number } {
     const before = remoteCalls();

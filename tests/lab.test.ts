@@ -8,9 +8,10 @@ import * as https from "https";
 import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
+import { labDir, labLogLines, sshSessions, talosCalls } from "./lablogs";
 import { root } from "./stackfiles";
 
-const lab = path.join(root, ".lab");
+const lab = labDir;
 const passphraseEnv = { ...process.env, PULUMI_CONFIG_PASSPHRASE_FILE: path.join(root, "stacks/lab.passphrase") };
 
 interface Run { status: number; out: string }
@@ -23,13 +24,6 @@ const npm = (script: string, ...args: string[]) => sh("npm", ["run", "--silent",
 const pulumiLab = (...args: string[]) => npm("pulumi", ...args, "--stack", "lab");
 const zfs = (...args: string[]) => execFileSync("/usr/sbin/zfs", args, { encoding: "utf8" }).trim();
 
-/** Lines of a lab log, to count what a run did on the NAS and the Talos node. */
-function logLines(name: string, pattern: RegExp): number {
-    const file = path.join(lab, "logs", name);
-    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(l => pattern.test(l)).length : 0;
-}
-const sshSessions = () => logLines("nas-sshd.log", /Accepted publickey/);
-const talosCalls = () => logLines("talos.log", /msg=rpc/);
 
 /** A copy of the lab stack file at another Talos version (installer image tag included). */
 function withClusterVersion(talosVersion: string): string {
@@ -250,7 +244,7 @@ describe("the lab, end to end @engine @lab", function () {
 
     it("rolls a Talos version bump onto the node with talos-upgrade, in place, and back", () => {
         const bumped = withClusterVersion("v1.11.6");
-        const upgrades = () => logLines("talos.log", /msg=rpc.*MachineService\/Upgrade.*code=OK/);
+        const upgrades = () => labLogLines("talos.log", /msg=rpc.*MachineService\/Upgrade.*code=OK/);
         const before = upgrades();
         const up = pulumiLab("up", "--yes", "--config-file", bumped);
         assert.strictEqual(up.status, 0, up.out.slice(-3000));
