@@ -1,28 +1,25 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
-type scriptResult struct {
-	stdout, stderr string
-}
-
-// connection is the `connection` input, as far as this provider supports it.
+// connection is the `connection` input (upstream remote/connection.go), with Check's defaults.
 type connection struct {
-	host, user, password, privateKey, privateKeyPassword, hostKey string
-	port, dialErrorLimit                                          int
-	perDialTimeout                                                time.Duration
+	host, user, password, privateKey, privateKeyPassword, hostKey, agentSocketPath string
+	port, dialErrorLimit                                                           int
+	perDialTimeout                                                                 time.Duration
 }
 
 func parseConnection(inputs resource.PropertyMap) (connection, error) {
@@ -38,11 +35,11 @@ func parseConnection(inputs resource.PropertyMap) (connection, error) {
 	}
 	num := func(k string, def int) int {
 		if f, ok := m[k].(float64); ok {
-			return int(f)
+			return int(f) // upstream truncates the float the same way
 		}
 		return def
 	}
-	c.host, c.hostKey = str("host"), str("hostKey")
+	c.host, c.hostKey, c.agentSocketPath = str("host"), str("hostKey"), str("agentSocketPath")
 	c.password, c.privateKey, c.privateKeyPassword = str("password"), str("privateKey"), str("privateKeyPassword")
 	if u := str("user"); u != "" {
 		c.user = u
@@ -56,13 +53,20 @@ func parseConnection(inputs resource.PropertyMap) (connection, error) {
 	if c.hostKey == "" {
 		return c, errors.New("connection.hostKey is required: this provider never trusts a host key on first use")
 	}
+	if _, ok := m["proxy"]; ok {
+		return c, errors.New("connection.proxy (a jump host) is not supported by this build of the command provider")
+	}
 	return c, nil
 }
 
-func (c connection) clientConfig() (*ssh.ClientConfig, error) {
+// clientConfig is upstream's SSHConfig: the pinned host key with the negotiation limited to its
+// algorithm, then the login methods in upstream's order: private key, password (also answering
+// keyboard-interactive), and the SSH agent whenever a socket is known. The returned closer
+// releases the agent connection.
+func (c connection) clientConfig() (*ssh.ClientConfig, func(), error) {
 	pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(c.hostKey))
 	if err != nil {
-		return nil, fmt.Errorf("connection.hostKey: %w", err)
+		return nil, nil, fmt.Errorf("failed to parse host key: %w", err)
 	}
 	var auth []ssh.AuthMethod
 	if c.privateKey != "" {
@@ -73,98 +77,118 @@ func (c connection) clientConfig() (*ssh.ClientConfig, error) {
 			signer, err = ssh.ParsePrivateKey([]byte(c.privateKey))
 		}
 		if err != nil {
-			// Never include the key in the message.
-			return nil, errors.New("connection.privateKey: not a private key in a format ssh understands")
+			return nil, nil, err // x/crypto's message names the problem, never the key
 		}
 		auth = append(auth, ssh.PublicKeys(signer))
 	}
 	if c.password != "" {
-		auth = append(auth, ssh.Password(c.password))
+		auth = append(auth, ssh.Password(c.password), ssh.KeyboardInteractive(
+			func(_, _ string, questions []string, _ []bool) ([]string, error) {
+				answers := make([]string, len(questions))
+				for i := range answers {
+					answers[i] = c.password
+				}
+				return answers, nil
+			}))
+	}
+	closeAgent := func() {}
+	socket := c.agentSocketPath
+	if socket == "" {
+		socket = os.Getenv("SSH_AUTH_SOCK")
+	}
+	if socket != "" {
+		// Upstream fails the operation at once when the agent cannot be reached.
+		conn, err := net.Dial("unix", socket)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeAgent = func() { _ = conn.Close() }
+		auth = append(auth, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
 	}
 	return &ssh.ClientConfig{
-		User:            c.user,
-		Auth:            auth,
-		HostKeyCallback: ssh.FixedHostKey(pinned),
-		Timeout:         c.perDialTimeout,
-	}, nil
+		User: c.user,
+		Auth: auth,
+		// Only the pinned key's algorithm is offered, so a server with several host keys (TrueNAS
+		// has RSA, ECDSA and ed25519) presents the pinned one. Upstream offers key.Type(), so an
+		// RSA pin offers only ssh-rsa, which OpenSSH >= 8.8 refuses: the same failure here.
+		HostKeyAlgorithms: []string{pinned.Type()},
+		HostKeyCallback:   ssh.FixedHostKey(pinned),
+		// Bounds the TCP connect only, as in upstream (x/crypto applies it to net.DialTimeout).
+		Timeout: c.perDialTimeout,
+	}, closeAgent, nil
 }
 
-// dial retries refused or timed-out connections (a NAS rebooting), never a wrong host key or a
-// failed authentication.
-func (c connection) dial(ctx context.Context) (*ssh.Client, error) {
-	cfg, err := c.clientConfig()
+// dial is upstream's dialWithRetry: every failure is retried (refused, timed out, a wrong host
+// key, a failed login alike), dialErrorLimit+1 attempts in all (-1: no limit), waiting 100 ms
+// growing by half each time up to 5 s, with a status line per failure.
+func (c connection) dial(ctx context.Context, log engineLog, urn resource.URN) (*ssh.Client, func(), error) {
+	cfg, closeAgent, err := c.clientConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	addr := net.JoinHostPort(c.host, strconv.Itoa(c.port))
-	var lastErr error
-	for attempt := 1; attempt <= max(1, c.dialErrorLimit); attempt++ {
+	limit := strconv.Itoa(c.dialErrorLimit)
+	if c.dialErrorLimit < 0 {
+		limit = "inf"
+	}
+	delay := 100 * time.Millisecond
+	for try := 0; ; try++ {
 		client, err := ssh.Dial("tcp", addr, cfg)
 		if err == nil {
-			return client, nil
+			return client, closeAgent, nil
 		}
-		lastErr = err
-		var netErr net.Error
-		if !errors.As(err, &netErr) && !strings.Contains(err.Error(), "connection refused") {
-			break
+		if c.dialErrorLimit > -1 && try+1 > c.dialErrorLimit {
+			closeAgent()
+			return nil, nil, fmt.Errorf("after %d failed attempts: %w", try, err)
 		}
+		_ = log.LogStatus(ctx, diag.Info, urn, fmt.Sprintf("Dial %d/%s failed: retrying", try+1, limit))
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			closeAgent()
+			return nil, nil, ctx.Err()
+		case <-time.After(delay):
 		}
+		delay = min(delay*3/2, 5*time.Second)
 	}
-	return nil, fmt.Errorf("ssh %s@%s: %w", c.user, addr, lastErr)
 }
 
-// runScript runs one of the create/update/delete scripts in a single SSH session, with the
-// environment exported first (sshd's AcceptEnv would drop most names) and stdin attached.
-func runScript(ctx context.Context, inputs resource.PropertyMap, which string) (*scriptResult, error) {
-	v, ok := inputs[resource.PropertyKey(which)]
-	if !ok || !v.IsString() || v.StringValue() == "" {
-		return &scriptResult{}, nil
-	}
-	conn, err := parseConnection(inputs)
+// remote runs a script over one SSH session the way upstream's remote run() does: environment
+// variables as SSH "env" requests (a refusal fails the command before it runs; OpenSSH refuses
+// every name not in AcceptEnv), the previous outputs the same way (a refusal is only a warning),
+// then the script text as the exec request, verbatim, through the user's login shell. Like
+// upstream, a running command is not interrupted when the operation is cancelled.
+func (r runner) remote(ctx context.Context, cmd string) (*scriptResult, error) {
+	conn, err := parseConnection(r.inputs)
 	if err != nil {
 		return nil, err
 	}
-	client, err := conn.dial(ctx)
+	client, closeAgent, err := conn.dial(ctx, r.log, r.urn)
 	if err != nil {
 		return nil, err
 	}
+	defer closeAgent()
 	defer client.Close()
 	session, err := client.NewSession()
 	if err != nil {
-		return nil, fmt.Errorf("ssh session: %w", err)
+		return nil, err
 	}
 	defer session.Close()
 
-	var script strings.Builder
-	for _, kv := range environment(inputs) {
-		fmt.Fprintf(&script, "export %s=%s\n", kv[0], shellQuote(kv[1]))
-	}
-	script.WriteString(v.StringValue())
-
-	var stdout, stderr bytes.Buffer
-	session.Stdout, session.Stderr = &stdout, &stderr
-	if in, ok := inputs["stdin"]; ok && in.IsString() {
-		session.Stdin = strings.NewReader(in.StringValue())
-	}
-	done := make(chan error, 1)
-	go func() { done <- session.Run(script.String()) }()
-	select {
-	case <-ctx.Done():
-		_ = session.Signal(ssh.SIGTERM)
-		return nil, ctx.Err()
-	case err := <-done:
-		res := &scriptResult{stdout: strings.TrimSuffix(stdout.String(), "\n"), stderr: strings.TrimSuffix(stderr.String(), "\n")}
-		if err != nil {
-			return nil, fmt.Errorf("%s script failed: %w: %s", which, err, strings.TrimSpace(stderr.String()))
+	for _, kv := range r.environment() {
+		if err := session.Setenv(kv[0], kv[1]); err != nil {
+			_ = r.log.Log(ctx, diag.Error, r.urn, setenvRefused(kv[0]))
+			return nil, fmt.Errorf("could not set environment variable %q: %w", kv[0], err)
 		}
-		return res, nil
 	}
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	for _, kv := range r.previousOutputEnv() {
+		if err := session.Setenv(kv[0], kv[1]); err != nil {
+			_ = r.log.Log(ctx, diag.Warning, r.urn, setenvRefused(kv[0]))
+		}
+	}
+	if in := r.stdin(); in != nil {
+		session.Stdin = in
+	}
+	out := r.newCapture(ctx)
+	session.Stdout, session.Stderr = out.stdoutWriter(), out.stderrWriter()
+	return out.finish(cmd, session.Run(cmd))
 }
