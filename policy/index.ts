@@ -5,7 +5,7 @@ import { PolicyPack, ResourceValidationArgs } from "@pulumi/policy";
 import { keepSecretsVisible, readInputs } from "./inputs";
 import {
     datasetsProtected, defaultSettings, hostPathsForStorageOnly, loadBalancersAtIngress, noPlaintextSecrets,
-    pinnedVersions, PolicySettings, ResourceView,
+    pinnedVersions, PolicySettings, remoteCommandsPortable, ResourceView,
 } from "./rules";
 
 keepSecretsVisible();
@@ -46,6 +46,11 @@ new PolicyPack("homelab", {
             description: "No managed ZFS dataset can be destroyed by `pulumi destroy` or by leaving config, unless explicitly allowed.",
             configSchema: settingsSchema,
             validateResource: validate(datasetsProtected),
+        },
+        {
+            name: "remote-commands-portable",
+            description: "Every remote command pins the host key and passes nothing through SSH env requests, which the NAS's sshd refuses.",
+            validateResource: validate(remoteCommandsPortable),
         },
         {
             name: "loadbalancer-only-at-ingress",

@@ -113,6 +113,31 @@ export function datasetsProtected(r: ResourceView, settings: PolicySettings): st
         "keep datasets without one, or list the dataset in the policy's destroyableDatasets"];
 }
 
+// --- remote commands that run on the real NAS ------------------------------------------------
+// The command provider sends `environment` as SSH env requests, which OpenSSH refuses unless its
+// AcceptEnv lists the name (TrueNAS's sshd has none): the command then fails before it runs. The
+// previous outputs travel the same way (a warning on every update). And without a pinned host
+// key, the provider trusts whatever the network presents.
+
+export function remoteCommandsPortable(r: ResourceView): string[] {
+    if (r.type !== "command:remote:Command") return [];
+    const found: string[] = [];
+    const connection = r.props.connection;
+    const hostKey = isObject(connection) ? connection.hostKey : connection === unknownInput ? unknownInput : undefined;
+    if (hostKey !== unknownInput && (typeof hostKey !== "string" || hostKey === "")) {
+        found.push(`${r.name}: connection.hostKey is not set: the command would trust any host key the network presents; pin the NAS's key`);
+    }
+    const environment = r.props.environment;
+    if (isObject(environment) && Object.keys(environment).length > 0) {
+        found.push(`${r.name}: sets environment (${Object.keys(environment).join(", ")}): sent as SSH env requests, which TrueNAS's sshd ` +
+            "refuses (no AcceptEnv), failing the command; carry the values in the script text");
+    }
+    if (r.props.addPreviousOutputInEnv !== false && r.props.addPreviousOutputInEnv !== unknownInput) {
+        found.push(`${r.name}: addPreviousOutputInEnv is not false: the previous output is sent as SSH env requests, refused by TrueNAS's sshd on every update`);
+    }
+    return found;
+}
+
 // --- LoadBalancer Services only at the ingress -------------------------------------------------
 // MetalLB hands out a handful of LAN addresses; every LoadBalancer outside the ingress takes one
 // and exposes a service to the whole network, bypassing Traefik's TLS and routing.

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import {
     chartVersionPattern,
+    hostKeyProblem,
     parentDataset,
     parseIPv4,
     parseIPv4Range,
@@ -101,8 +102,11 @@ export const nasSchema = z.object({
     port: z.number().int().min(1).max(65535).default(22),
     user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { message: "is not a POSIX user name" }),
     /** The NAS's SSH host key as `<type> <base64>`: pinned, never trusted on first use. */
-    hostKey: z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+=*$/, {
-        message: "is not an SSH public host key such as \"ssh-ed25519 AAAA...\" (ssh-keyscan prints it)",
+    hostKey: z.string().superRefine((line, ctx) => {
+        const problem = hostKeyProblem(line);
+        if (problem) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+        }
     }),
     /** Run zfs through passwordless sudo (a non-root user on TrueNAS SCALE). */
     sudo: z.boolean().default(true),

@@ -149,3 +149,73 @@ export const zfsPropertyRules: Readonly<Record<string, { describe: string; test:
 
 export const userPropertyPattern = /^[a-z0-9_.-]+:[a-z0-9_.:-]+$/;
 export const safeUserPropertyValue = /^[A-Za-z0-9_.:\/,=@+-]*$/;
+
+// --- SSH host keys ----------------------------------------------------------------------------
+
+/**
+ * Host-key types a pin may have: each works with the command provider (which offers only the
+ * pinned type, as upstream's does) and with the drift sentinel (ssh2, limited the same way).
+ * `ssh-rsa` is not one: upstream offers an RSA pin only the SHA-1 `ssh-rsa` signature, which
+ * OpenSSH 8.8 and later refuse, TrueNAS SCALE's included.
+ */
+export const pinnableHostKeyTypes = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"] as const;
+
+/** The public point's length in the key blob, per type (RFC 8709, RFC 5656). */
+const hostKeyPointLength: Readonly<Record<string, number>> = {
+    "ssh-ed25519": 32, "ecdsa-sha2-nistp256": 65, "ecdsa-sha2-nistp384": 97, "ecdsa-sha2-nistp521": 133,
+};
+
+/** Reads the length-prefixed strings of an SSH wire-format blob; undefined if it is malformed. */
+function sshStrings(blob: Buffer): Buffer[] | undefined {
+    const parts: Buffer[] = [];
+    for (let at = 0; at < blob.length;) {
+        if (at + 4 > blob.length) return undefined;
+        const length = blob.readUInt32BE(at);
+        if (at + 4 + length > blob.length) return undefined;
+        parts.push(blob.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
+    }
+    return parts;
+}
+
+/**
+ * What is wrong with a pinned host key `<type> <base64>` (as `ssh-keyscan` prints it, comment
+ * dropped), or undefined when it is a well-formed key of a pinnable type.
+ */
+export function hostKeyProblem(line: string): string | undefined {
+    const [type, base64, ...rest] = line.trim().split(/\s+/);
+    if (rest.length > 0 || base64 === undefined) {
+        return "is not `<type> <base64>` such as \"ssh-ed25519 AAAA...\" (ssh-keyscan -t ed25519 <host> prints it)";
+    }
+    if (type === "ssh-rsa") {
+        return "is an RSA key: the command provider offers only the ssh-rsa (SHA-1) signature for it, which OpenSSH 8.8 and later " +
+            "(TrueNAS SCALE's included) refuse; pin the NAS's ed25519 key (ssh-keyscan -t ed25519 <host>)";
+    }
+    if (!(pinnableHostKeyTypes as readonly string[]).includes(type)) {
+        return `has type "${type}", not one of ${pinnableHostKeyTypes.join(", ")}`;
+    }
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0) {
+        return "is not valid base64";
+    }
+    const blob = Buffer.from(base64, "base64");
+    const nameLength = blob.length >= 4 ? blob.readUInt32BE(0) : Infinity;
+    const named = 4 + nameLength <= blob.length ? blob.subarray(4, 4 + nameLength).toString("latin1") : undefined;
+    if (named !== type) {
+        return `is not a ${type} key: its base64 holds ${named === undefined ? "no key blob" : `a "${named}" key`}`;
+    }
+    // ed25519: type, point; ECDSA: type, curve, point.
+    const parts = sshStrings(blob);
+    const curve = type.startsWith("ecdsa-") ? type.slice("ecdsa-sha2-".length) : undefined;
+    const expected = curve === undefined ? 2 : 3;
+    if (parts === undefined || parts.length !== expected || (curve !== undefined && parts[1].toString("latin1") !== curve) ||
+        parts[expected - 1].length !== hostKeyPointLength[type]) {
+        return `is not a well-formed ${type} key blob`;
+    }
+    return undefined;
+}
+
+/** The pinned key's algorithm and its blob, as an SSH client compares them. */
+export function pinnedHostKey(line: string): { readonly algorithm: string; readonly blob: Buffer } {
+    const [algorithm, base64] = line.trim().split(/\s+/);
+    return { algorithm, blob: Buffer.from(base64 ?? "", "base64") };
+}

@@ -96,6 +96,18 @@ describe("stack configuration", () => {
             'homelab:nas.etcdBackups.dataset: "default/smb-share" is inside csi.nfs.parent "default/smb-share", which democratic-csi manages (Pulumi.lab.yaml)'],
         ["a retention that keeps no daily snapshot", c => { c.nas.etcdBackups.retention = { daily: 0 }; },
             "homelab:nas.etcdBackups.retention.daily: Number must be greater than or equal to 1 (Pulumi.lab.yaml)"],
+        ["an RSA host key pin, which the command provider cannot negotiate with OpenSSH 8.8+", c => { c.nas.hostKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7"; },
+            "homelab:nas.hostKey: is an RSA key: the command provider offers only the ssh-rsa (SHA-1) signature for it, which OpenSSH 8.8 and later " +
+            "(TrueNAS SCALE's included) refuse; pin the NAS's ed25519 key (ssh-keyscan -t ed25519 <host>) (Pulumi.lab.yaml)"],
+        ["a host key whose base64 is not a key of the named type", c => {
+            c.nas.hostKey = "ecdsa-sha2-nistp256 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000000";
+        }, 'homelab:nas.hostKey: is not a ecdsa-sha2-nistp256 key: its base64 holds a "ssh-ed25519" key (Pulumi.lab.yaml)'],
+        ["a host key blob cut short", c => { c.nas.hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOf"; },
+            "homelab:nas.hostKey: is not a well-formed ssh-ed25519 key blob (Pulumi.lab.yaml)"],
+        ["a host key that is not base64", c => { c.nas.hostKey = "ssh-ed25519 AAAA$$"; },
+            "homelab:nas.hostKey: is not valid base64 (Pulumi.lab.yaml)"],
+        ["a host key without its type", c => { c.nas.hostKey = "AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000000"; },
+            'homelab:nas.hostKey: is not `<type> <base64>` such as "ssh-ed25519 AAAA..." (ssh-keyscan -t ed25519 <host> prints it) (Pulumi.lab.yaml)'],
         ["an unknown key", c => { c.nas.hostkey = c.nas.hostKey; },
             'homelab:nas: unknown key(s) "hostkey" (Pulumi.lab.yaml)'],
         ["a missing structured key", c => { delete c.network; },

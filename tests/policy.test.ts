@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import * as path from "path";
 import {
     datasetsProtected, defaultSettings, hostPathsForStorageOnly, isPinnedImage, loadBalancersAtIngress, noPlaintextSecrets,
-    pinnedVersions, ResourceView,
+    pinnedVersions, remoteCommandsPortable, ResourceView, unknownInput,
 } from "../policy/rules";
 import { root } from "./stackfiles";
 
@@ -55,6 +55,19 @@ describe("policy rules", () => {
         assert.deepStrictEqual(datasetsProtected(view("command:remote:Command", { delete: "rm -rf /tmp/x" }), defaultSettings), [], "not a dataset");
     });
 
+    it("remote-commands-portable: a pinned host key, nothing through SSH env requests", () => {
+        const command = (props: Record<string, unknown>) => remoteCommandsPortable(view("command:remote:Command", {
+            connection: { host: "192.168.2.30", hostKey: "ssh-ed25519 AAAA" }, create: "true", addPreviousOutputInEnv: false, ...props,
+        }));
+        assert.deepStrictEqual(command({}), []);
+        assert.deepStrictEqual(command({ connection: unknownInput }), [], "unknown in a preview: nothing to say yet");
+        assert.match(command({ connection: { host: "192.168.2.30" } })[0], /r: connection\.hostKey is not set/);
+        assert.match(command({ environment: { HOMELAB_DRIFT_GENERATION: "1" } })[0], /sets environment \(HOMELAB_DRIFT_GENERATION\): sent as SSH env requests/);
+        assert.deepStrictEqual(command({ environment: {} }), []);
+        assert.match(command({ addPreviousOutputInEnv: undefined })[0], /addPreviousOutputInEnv is not false/);
+        assert.deepStrictEqual(remoteCommandsPortable(view("command:local:Command", { create: "true", environment: { A: "b" } })), [], "local commands get a real environment");
+    });
+
     it("loadbalancer-only-at-ingress: Services and Helm values", () => {
         const service = (namespace: string) => view("kubernetes:core/v1:Service", { metadata: { namespace }, spec: { type: "LoadBalancer" } });
         assert.deepStrictEqual(loadBalancersAtIngress(service("traefik"), defaultSettings), []);
@@ -90,6 +103,7 @@ describe("the policy pack in the engine @engine", function () {
             ["pinned-versions", /unpinned-installer runs image ghcr\.io\/siderolabs\/installer:latest/],
             ["no-plaintext-secrets", /plain-password: input data\.db-password holds a credential as plain text/],
             ["datasets-protected", /dataset nas-default\/scratch would be destroyed/],
+            ["remote-commands-portable", /nas-default\/scratch: sets environment \(GENERATION\)/],
             ["loadbalancer-only-at-ingress", /Service side-door in namespace default is a LoadBalancer/],
             ["host-paths-for-storage-only", /host-reader in namespace default mounts a host path/],
         ];

@@ -188,7 +188,11 @@ describe("the homelab program (under mocks)", () => {
         for (const c of commands) {
             assert.match(c.inputs.create, /sudo -n '\/usr\/sbin\/zfs'/);
             assert.match(c.inputs.create, /org\.homelab-iac:managed-by=homelab\/lab/);
-            assert.strictEqual(c.inputs.create, c.inputs.update);
+            // The update script is the create script marked with the drift generation (0 under
+            // mocks); nothing travels as SSH env requests, which TrueNAS's sshd refuses.
+            assert.strictEqual(c.inputs.update, `# drift generation 0\n${c.inputs.create}`);
+            assert.strictEqual(c.inputs.environment, undefined);
+            assert.strictEqual(c.inputs.addPreviousOutputInEnv, false);
             assert.strictEqual(c.inputs.delete, undefined, `${c.name} must never be destroyed by the stack`);
             const connection = plain(c.inputs.connection);
             assert.strictEqual(connection.hostKey, (rawStackConfig("lab").nas as any).hostKey, "the host key is pinned");

@@ -1,6 +1,12 @@
 import * as assert from "assert";
+import { execFileSync } from "child_process";
 import fc from "fast-check";
-import { formatIPv4, parseIPv4, parseIPv4Range, rangeContains, zfsDatasetNameProblem, zfsPropertyRules } from "../stacks/rules";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import {
+    formatIPv4, hostKeyProblem, parseIPv4, parseIPv4Range, pinnedHostKey, rangeContains, zfsDatasetNameProblem, zfsPropertyRules,
+} from "../stacks/rules";
 
 const component = fc.stringMatching(/^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,15}$/).filter(c => c !== "." && c !== "..");
 const pool = fc.stringMatching(/^[a-z][a-z0-9_-]{0,10}$/).filter(p => !/^(mirror|raidz|draid|spare|log)/.test(p));
@@ -52,5 +58,32 @@ describe("ZFS name rules", () => {
         const bad = ["0", "1000", "3K", "32M", "128k;", "big"];
         assert.deepStrictEqual(ok.filter(v => !zfsPropertyRules.recordsize.test(v)), []);
         assert.deepStrictEqual(bad.filter(v => zfsPropertyRules.recordsize.test(v)), []);
+    });
+});
+
+describe("pinned SSH host keys", () => {
+    // ssh-keygen is the independent oracle: what it writes is what ssh-keyscan prints for a NAS.
+    const generated = (type: string, bits?: number) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostkey-"));
+        try {
+            execFileSync("ssh-keygen", ["-q", "-t", type, ...(bits ? ["-b", String(bits)] : []), "-N", "", "-C", "", "-f", path.join(dir, "k")]);
+            return fs.readFileSync(path.join(dir, "k.pub"), "utf8").trim();
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+
+    it("accepts every ed25519 and ECDSA key ssh-keygen makes, comment dropped", () => {
+        for (const [type, bits] of [["ed25519"], ["ecdsa", 256], ["ecdsa", 384], ["ecdsa", 521]] as [string, number?][]) {
+            const line = generated(type, bits);
+            assert.strictEqual(hostKeyProblem(line), undefined, line);
+            assert.strictEqual(pinnedHostKey(line).algorithm, line.split(" ")[0]);
+        }
+    });
+
+    it("refuses RSA keys, and a key of one type named as another", () => {
+        assert.match(hostKeyProblem(generated("rsa", 2048))!, /^is an RSA key/);
+        const ecdsa = generated("ecdsa", 384).split(" ")[1];
+        assert.strictEqual(hostKeyProblem(`ecdsa-sha2-nistp256 ${ecdsa}`), 'is not a ecdsa-sha2-nistp256 key: its base64 holds a "ecdsa-sha2-nistp384" key');
     });
 });

@@ -31,6 +31,11 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 export PULUMI_SKIP_CONFIRMATIONS=true
 
+# The command provider (like upstream's) logs in with the SSH agent whenever SSH_AUTH_SOCK is
+# set, and an agent that cannot be reached fails the command: the NAS login is the stack's own
+# key, never whatever the operator's agent holds.
+unset SSH_AUTH_SOCK
+
 # State: a file backend inside the work tree unless the operator points elsewhere
 # (s3://..., https://api.pulumi.com, file://...).
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$HOMELAB_ROOT/.pulumi-state}"

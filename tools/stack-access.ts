@@ -9,6 +9,7 @@ import * as yaml from "js-yaml";
 import * as path from "path";
 import type { Readable } from "stream";
 import { configNamespace, parseStackSettings, StackSettings } from "../stacks/config";
+import { pinnedHostKey } from "../stacks/rules";
 
 export const root = path.resolve(__dirname, "..");
 
@@ -72,7 +73,7 @@ export interface NasTarget { host: string; port: number; user: string; hostKey: 
  */
 export function sshRun(nas: NasTarget, privateKey: string, script: string, input?: Readable): Promise<Buffer> {
     const { Client } = require("ssh2") as typeof import("ssh2");
-    const expected = Buffer.from(nas.hostKey.split(" ")[1] ?? "", "base64");
+    const pinned = pinnedHostKey(nas.hostKey);
     return new Promise((resolve, reject) => {
         const conn = new Client();
         conn.on("ready", () => conn.exec(script, (err, stream) => {
@@ -94,7 +95,10 @@ export function sshRun(nas: NasTarget, privateKey: string, script: string, input
             }
         }));
         conn.on("error", (e: Error) => reject(new Error(`ssh ${nas.user}@${nas.host}:${nas.port}: ${e.message}`)));
-        conn.connect({ host: nas.host, port: nas.port, username: nas.user, privateKey, readyTimeout: 15_000, hostVerifier: (k: Buffer) => k.equals(expected) });
+        conn.connect({ host: nas.host, port: nas.port, username: nas.user, privateKey, readyTimeout: 15_000,
+            // Only the pinned key's type is offered, so the NAS presents that key.
+            algorithms: { serverHostKey: [pinned.algorithm as import("ssh2").ServerHostKeyAlgorithm] },
+            hostVerifier: (k: Buffer) => k.equals(pinned.blob) });
     });
 }
 

@@ -64,10 +64,32 @@ export function readScript(store: SnapshotStore, name: string): string {
 export function pruneScript(store: SnapshotStore, names: readonly string[]): string {
     for (const n of names) if (!isSnapshotName(n)) throw new Error(`${n} is not a snapshot name`);
     const sudo = store.sudo ? "sudo -n " : "";
-    return preamble(store) + `${sudo}/usr/bin/rm -f ${names.map(n => `"$mp"/${n}`).join(" ")}`;
+    // One file per rm: the NAS's sudoers grant (sudoersGrant) allows exactly one snapshot per call.
+    return preamble(store) + names.map(n => `${sudo}/usr/bin/rm -f "$mp"/${n}`).join("\n");
 }
 
 /** The snapshots in a listing, oldest first. */
 export function snapshotsIn(listing: string): string[] {
     return listing.split("\n").filter(n => isSnapshotName(n)).sort();
+}
+
+/**
+ * The sudoers line the NAS user needs for this project, and nothing wider: `zfs` for the datasets,
+ * and tee, mv and rm of one snapshot file at a time in the backup dataset's mountpoint. The file
+ * arguments are regular expressions (sudo 1.9.10 and later, as TrueNAS SCALE 25.04 ships) that
+ * cannot match a space or a slash, so no extra argument or other path gets through.
+ */
+export function sudoersGrant(user: string, zfsPath: string, backupMountpoint?: string): string {
+    const commands = [zfsPath];
+    if (backupMountpoint !== undefined) {
+        // sudoers reads `,` `:` `=` and `\` itself; a regex `.` is written `[.]`.
+        const dir = backupMountpoint.replace(/[.]/g, "[.]").replace(/[,:=\\]/g, c => `\\${c}`);
+        const name = "etcd-[0-9T-]+Z[.]db";
+        commands.push(
+            `/usr/bin/tee ^${dir}/[.]${name}[.]part$`,
+            `/usr/bin/mv ^${dir}/[.]${name}[.]part ${dir}/${name}$`,
+            `/usr/bin/rm ^-f ${dir}/[.]?${name}([.]part)?$`,
+        );
+    }
+    return `${user} ALL=(root) NOPASSWD: ${commands.join(", ")}`;
 }

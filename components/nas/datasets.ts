@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { DatasetConfig, NasConfig } from "../../stacks/config";
 import { DriftSentinel, DynamicProvider, SentinelConnection } from "./drift";
-import { destroyDatasetScript, ensureDatasetScript, managedProperties } from "./zfs";
+import { destroyDatasetScript, ensureDatasetScript, managedProperties, withDriftGeneration } from "./zfs";
 
 export interface NasDatasetsArgs {
     /** The validated nas section of the stack config. */
@@ -79,10 +79,13 @@ export class NasDatasets extends pulumi.ComponentResource {
         return new command.remote.Command(resourceName, {
             connection,
             create: ensure,
-            update: ensure,
+            // A changed generation (drift found by a refresh) changes the update script, so the
+            // ensure script re-runs in place. It travels in the script text: the command provider
+            // sends `environment` as SSH env requests, which TrueNAS's sshd (no AcceptEnv) refuses.
+            update: sentinel.generation.apply(generation => withDriftGeneration(ensure, generation)),
             delete: dataset.allowDestroy ? destroyDatasetScript(args.nas, dataset) : undefined,
-            // A changed generation (drift found by a refresh) re-runs the ensure script in place.
-            environment: { HOMELAB_DRIFT_GENERATION: sentinel.generation.apply(String) },
+            // The previous output would travel the same way; the scripts do not need it.
+            addPreviousOutputInEnv: false,
             logging: command.types.enums.remote.Logging.StdoutAndStderr,
         }, {
             parent: this,

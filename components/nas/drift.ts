@@ -6,6 +6,7 @@
 // so `up --refresh` re-runs that one dataset's ensure script and restores it. A no-op `up`
 // (without refresh) makes no SSH connection at all.
 import * as pulumi from "@pulumi/pulumi";
+import { pinnedHostKey } from "../../stacks/rules";
 import { driftedProperties, parseProperties, readPropertiesScript } from "./zfs";
 
 /** How the sentinel reaches the NAS: the same pinned host key and user as the commands. */
@@ -29,11 +30,13 @@ interface SentinelState extends SentinelConnection {
     generation: number;
 }
 
-/** Reads the dataset's managed properties over one read-only SSH session. */
-async function observe(s: SentinelState): Promise<Record<string, string> | null> {
+/** Reads the dataset's managed properties over one read-only SSH session (null: no dataset). */
+export async function observe(s: SentinelConnection & Pick<SentinelState, "dataset" | "desired">): Promise<Record<string, string> | null> {
     // Required here, not at the top: this function runs inside the dynamic provider's process.
     const { Client } = require("ssh2") as typeof import("ssh2");
-    const expectedKey = Buffer.from(s.hostKey.split(" ")[1], "base64");
+    // Only the pinned type is offered, as the command provider does: a NAS with RSA, ECDSA and
+    // ed25519 keys then presents the pinned one (ssh2 would otherwise pick its own favourite).
+    const pinned = pinnedHostKey(s.hostKey);
     const script = readPropertiesScript({ sudo: s.sudo, zfsPath: s.zfsPath }, s.dataset, Object.keys(s.desired));
     const output = await new Promise<string>((resolve, reject) => {
         const conn = new Client();
@@ -58,7 +61,8 @@ async function observe(s: SentinelState): Promise<Record<string, string> | null>
             username: s.user,
             privateKey: s.privateKey,
             readyTimeout: 20_000,
-            hostVerifier: (key: Buffer) => key.equals(expectedKey),
+            algorithms: { serverHostKey: [pinned.algorithm as import("ssh2").ServerHostKeyAlgorithm] },
+            hostVerifier: (key: Buffer) => key.equals(pinned.blob),
         });
     });
     const props = parseProperties(output);

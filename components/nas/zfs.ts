@@ -58,6 +58,11 @@ export function ensureDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath" | "p
     return lines.join("\n") + "\n";
 }
 
+/** The ensure script marked with the drift generation that last re-ran it (a comment: inert). */
+export function withDriftGeneration(script: string, generation: number): string {
+    return `# drift generation ${generation}\n${script}`;
+}
+
 /**
  * Destroys the dataset, never recursively: children or snapshots make it fail, losing nothing.
  * A just-used mount can be briefly busy (zfs-fuse, and real ZFS under load): a few retries.

@@ -7,6 +7,8 @@ ADDR="${LAB_NAS_ADDRESS:-127.0.10.3}"
 PORT="${LAB_NAS_PORT:-2222}"
 NAS="$LAB_DIR/nas" RUN="$LAB_DIR/run" LOGS="$LAB_DIR/logs"
 POOL=default USER_NAME=csi
+# The dataset etcd snapshots go to (homelab:nas.etcdBackups.dataset of the lab stacks).
+BACKUP_DATASET="${LAB_NAS_BACKUP_DATASET:-$POOL/etcd-backups}"
 mkdir -p "$NAS" "$RUN" "$LOGS"
 
 # lock: start.sh and stop.sh never interleave (fd 9; daemons must not inherit it, see detach).

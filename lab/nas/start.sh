@@ -104,7 +104,7 @@ zfs list -H -o name,mounted,canmount -r "$POOL" | while read -r ds mounted canmo
   [[ "$mounted" == yes || "$canmount" != on ]] || zfs mount "$ds"
 done
 
-# --- the CSI user: POSIX shell, sudo for zfs/zpool only, as on TrueNAS ---
+# --- the CSI user: POSIX shell, sudo exactly as README "The NAS user" tells the owner to grant ---
 home="$NAS/home/$USER_NAME"
 mkdir -p "$NAS/home"
 if ! getent passwd "$USER_NAME" >/dev/null; then
@@ -114,18 +114,23 @@ elif [[ "$(getent passwd "$USER_NAME" | cut -d: -f6,7)" != "$home:/bin/sh" ]]; t
   usermod -d "$home" -s /bin/sh "$USER_NAME"
 fi
 sudoers=/etc/sudoers.d/lab-nas-csi
-# zfs for the datasets; tee, mv and rm under the pool's mountpoint for etcd snapshot files
-# (npm run etcd-backup writes, renames and prunes them as the NAS user). A lab-only looseness:
-# sudoers' * also matches spaces, which a real NAS's rules should not allow.
-mnt="$NAS/mnt/$POOL"
-rule="$USER_NAME ALL=(root) NOPASSWD: /usr/sbin/zfs, /usr/sbin/zpool, /usr/bin/tee $mnt/*, /usr/bin/mv $mnt/*, /usr/bin/rm -f $mnt/*"
+# The grant of components/backup/remote.ts sudoersGrant (a lab test compares the two): zfs, and
+# tee/mv/rm of one etcd snapshot file at a time in the backup dataset's mountpoint, the file
+# arguments as regular expressions that cannot match a space or a slash.
+backups="$(printf '%s' "$NAS/mnt/$BACKUP_DATASET" | sed 's/[.]/[.]/g; s/[,:=\\]/\\&/g')"
+snapshot='etcd-[0-9T-]+Z[.]db'
+rule="$USER_NAME ALL=(root) NOPASSWD: /usr/sbin/zfs, /usr/bin/tee ^$backups/[.]$snapshot[.]part\$, /usr/bin/mv ^$backups/[.]$snapshot[.]part $backups/$snapshot\$, /usr/bin/rm ^-f $backups/[.]?$snapshot([.]part)?\$"
 if [[ "$(cat "$sudoers" 2>/dev/null)" != "$rule" ]]; then
   echo "$rule" >"$sudoers.tmp" && chmod 440 "$sudoers.tmp" && visudo -cqf "$sudoers.tmp"
   mv "$sudoers.tmp" "$sudoers"
 fi
 
 # --- keys, generated once: the pinned host key must stay valid across restarts ---
-[[ -f "$NAS/ssh_host_ed25519_key" ]] || ssh-keygen -q -t ed25519 -N '' -C lab-nas -f "$NAS/ssh_host_ed25519_key"
+# RSA, ECDSA and ed25519, as TrueNAS SCALE has: a client that does not limit the negotiation to
+# the pinned key's type is offered another key and fails, here as at home.
+for type in rsa ecdsa ed25519; do
+  [[ -f "$NAS/ssh_host_${type}_key" ]] || ssh-keygen -q -t "$type" -N '' -C lab-nas -f "$NAS/ssh_host_${type}_key"
+done
 [[ -f "$NAS/id_ed25519" ]] || ssh-keygen -q -t ed25519 -N '' -C "$USER_NAME@lab-nas" -f "$NAS/id_ed25519"
 install -d -o "$USER_NAME" -g "$USER_NAME" -m 755 "$home"
 install -d -o "$USER_NAME" -g "$USER_NAME" -m 700 "$home/.ssh"
@@ -135,7 +140,11 @@ install -o "$USER_NAME" -g "$USER_NAME" -m 600 "$NAS/id_ed25519.pub" "$home/.ssh
 cat >"$NAS/sshd_config.new" <<EOF
 # Written by lab/nas/start.sh; the system's /etc/ssh/sshd_config is not used.
 ListenAddress $ADDR:$PORT
+HostKey $NAS/ssh_host_rsa_key
+HostKey $NAS/ssh_host_ecdsa_key
 HostKey $NAS/ssh_host_ed25519_key
+# Like TrueNAS SCALE's generated sshd_config: no AcceptEnv, so every SSH env request is refused
+# (a remote command with \`environment\` fails here as it fails at home).
 PidFile $RUN/nas-sshd.pid
 # VERBOSE logs each accepted key and each session ("Starting session: command ..."): countable.
 LogLevel VERBOSE
