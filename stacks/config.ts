@@ -6,6 +6,7 @@
 // Secrets are never read as plain values: they come back as secret Outputs.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { installerImage, officialExtensionPattern } from "../components/talos/schematic";
 import {
     chartVersionPattern,
     hostKeyProblem,
@@ -50,10 +51,11 @@ export const clusterSchema = z.object({
     vip: ipv4.optional(),
     talosVersion: pinnedVersion("Talos"),
     kubernetesVersion: pinnedVersion("Kubernetes"),
-    /** Installer image with the system extensions baked in (an Image Factory schematic). */
-    installerImage: z.string().regex(/^[a-z0-9.-]+(:\d+)?\/[a-z0-9._\/-]+:v\d+\.\d+\.\d+$/, {
-        message: "is not an installer image pinned to a Talos version, such as factory.talos.dev/installer/<schematic>:v1.11.5",
-    }),
+    /** Official Talos system extensions baked into the installer image (its Image Factory
+     * schematic and id are computed from these: components/talos/schematic.ts). */
+    systemExtensions: z.array(z.string().regex(officialExtensionPattern, {
+        message: "is not an official extension name such as siderolabs/iscsi-tools",
+    })).default([]),
     applyMode: z.enum(["auto", "no_reboot", "reboot", "staged", "staged_if_needing_reboot"]).default("auto"),
     /** How long Talos operations may retry (the provider's default is 10 minutes). */
     operationTimeout: duration.default("10m"),
@@ -63,7 +65,11 @@ export const clusterSchema = z.object({
         worker: z.array(talosPatch).default([]),
     }).strict().default({}),
     nodes: z.array(nodeSchema).min(1, { message: "needs at least one node" }),
-}).strict();
+}).strict().transform(cluster => ({
+    ...cluster,
+    /** The Image Factory installer for talosVersion with systemExtensions (derived, never configured). */
+    installerImage: installerImage(cluster.systemExtensions, cluster.talosVersion),
+}));
 
 const zfsProperties = z.record(z.string()).superRefine((props, ctx) => {
     for (const [key, value] of Object.entries(props)) {
@@ -125,8 +131,9 @@ export const nasSchema = z.object({
         dataset: z.string(),
         /** When the in-cluster job snapshots etcd (cron, in the cluster's time zone: UTC on Talos). */
         schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { message: "is not a cron schedule of five fields such as \"0 3 * * *\"" }).default("0 3 * * *"),
-        /** The image the job's store step runs in (Node.js on Alpine); pinned. */
-        storeImage: z.string().regex(/^[a-z0-9./-]+:[0-9][\w.-]*$/, { message: "is not an image pinned to a version tag" }).default("node:20.18.1-alpine3.20"),
+        /** The image the job's store step runs in: Node.js with an OpenSSH client (the official
+         * node image's Debian variant has one; Alpine's would install it from the internet nightly). */
+        storeImage: z.string().regex(/^[a-z0-9./-]+:[0-9][\w.-]*$/, { message: "is not an image pinned to a version tag" }).default("node:20.18.1-bookworm"),
         retention: z.object({
             daily: z.number().int().min(1).default(7),
             weekly: z.number().int().min(0).default(4),
@@ -164,14 +171,16 @@ export const platformSchema = z.object({
         kubePrometheusStack: chartSchema,
         argocd: chartSchema,
         /** Signs the kubelets' serving-certificate requests (the Talos patch turns rotation on). */
-        kubeletCertApprover: chartSchema,
+        csrApprover: chartSchema,
     }).strict(),
     /** How Helm releases wait. Production waits for readiness; a cluster with no kubelet cannot. */
     helm: z.object({
         skipAwait: z.boolean().default(false),
         timeoutSeconds: z.number().int().min(30).default(600),
         disableHooks: z.boolean().default(false),
-        /** Register admission webhooks (cert-manager, MetalLB, Prometheus operator). */
+        /** Register the Prometheus operator's admission webhooks (kube-prometheus-stack's
+         * prometheusOperator.admissionWebhooks). The only chart with such a switch: cert-manager's
+         * and MetalLB's webhooks are part of their controllers and always installed. */
         webhooks: z.boolean().default(true),
     }).strict().default({}),
     letsEncrypt: z.object({
@@ -196,6 +205,12 @@ export const platformSchema = z.object({
             username: z.string().optional(),
         }).strict().optional(),
     }).strict().default({}),
+    /** democratic-csi's driver image (the chart's default is `latest`, whatever master is). */
+    democraticCsi: z.object({
+        image: z.string().regex(/^[a-z0-9.\/-]+(:v?\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})$/, {
+            message: "is not an image pinned to a release tag (v1.9.3) or a digest (@sha256:...)",
+        }),
+    }).strict(),
     grafana: z.object({
         storageClass: z.enum(["truenas-iscsi", "truenas-nfs"]).default("truenas-iscsi"),
         storageSize: z.string().regex(/^\d+(Mi|Gi|Ti)$/, { message: "is not a Kubernetes quantity such as 10Gi" }).default("10Gi"),
@@ -203,7 +218,7 @@ export const platformSchema = z.object({
 }).strict();
 
 export type NodeConfig = z.infer<typeof nodeSchema>;
-export type ClusterConfig = z.infer<typeof clusterSchema>;
+export type ClusterConfig = z.output<typeof clusterSchema>;
 export type DatasetConfig = z.infer<typeof datasetSchema>;
 export type NasConfig = z.infer<typeof nasSchema>;
 export type NetworkConfig = z.infer<typeof networkSchema>;
@@ -292,12 +307,18 @@ export function parseStackSettings(stack: string, raw: Readonly<Record<string, u
     return { stack, ...(parsed as Omit<StackSettings, "stack">) };
 }
 
+/** Keys earlier versions of this project read, and what replaced each. */
+const retiredKeys: Readonly<Record<string, string>> = {
+    installerImage: "the installer image is computed from cluster.systemExtensions and talosVersion; list the extensions instead",
+    kubeletCertApprover: "kubelet-serving-cert-approver publishes no Helm chart; use charts.csrApprover (postfinance kubelet-csr-approver)",
+};
+
 function describeIssue(issue: z.ZodIssue): string {
     switch (issue.code) {
         case z.ZodIssueCode.invalid_type:
             return issue.received === "undefined" ? "is required" : `expected ${issue.expected}, got ${issue.received}`;
         case z.ZodIssueCode.unrecognized_keys:
-            return `unknown key(s) ${issue.keys.map(k => `"${k}"`).join(", ")}`;
+            return `unknown key(s) ${issue.keys.map(k => `"${k}"${retiredKeys[k] ? ` (${retiredKeys[k]})` : ""}`).join(", ")}`;
         case z.ZodIssueCode.invalid_enum_value:
             return `"${issue.received}" is not one of ${issue.options.join(", ")}`;
         default:
@@ -341,10 +362,6 @@ export function crossKeyProblems(s: StackSettings): string[] {
     if (s.cluster.vip === undefined && endpointHost !== undefined && parseIPv4(endpointHost) !== undefined &&
         !s.cluster.nodes.some(n => n.role === "controlplane" && n.address === endpointHost)) {
         problems.push(`${ns}:cluster.endpoint: ${endpointHost} is neither a control plane's address nor a VIP`);
-    }
-    const installerTag = s.cluster.installerImage.split(":").pop();
-    if (installerTag !== s.cluster.talosVersion) {
-        problems.push(`${ns}:cluster.installerImage: is tagged ${installerTag}, not talosVersion ${s.cluster.talosVersion}`);
     }
 
     // Addresses: MetalLB ranges parse, do not hold a node, the VIP or the NAS; ingress inside one.

@@ -62,6 +62,7 @@ export function defineHomelab(config: StackConfig): Homelab {
         csiDatasets: nas.csi,
         kubernetes,
         random: new random.Provider("random", {}),
+        command: commandProvider,
     });
 
     return {

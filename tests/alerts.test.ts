@@ -7,8 +7,8 @@ import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
-import { alertRuleGroups, alertRules } from "../components/platform/alerts";
-import { alertmanagerConfig, alertmanagerSecret, monitoringValues } from "../components/platform/values";
+import { alertRuleGroups, alertRules, metricNames, metricSources } from "../components/platform/alerts";
+import { alertmanagerConfig, alertmanagerSecret, certManagerValues, monitoringRelease, monitoringValues } from "../components/platform/values";
 import { parseStackSettings } from "../stacks/config";
 import { clone, rawStackConfig } from "./stackfiles";
 
@@ -186,3 +186,46 @@ describe("Alertmanager routes and receivers", () => {
     });
 });
 
+
+describe("every alert can fire: its metrics are scraped", () => {
+    /** The value at a dotted path of the computed values. */
+    const at = (values: unknown, dotted: string): unknown =>
+        dotted.split(".").reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), values);
+
+    it("reads metric names out of expressions, not functions, labels or keywords", () => {
+        assert.deepStrictEqual(metricNames('max_over_time(kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"}[5m]) >= 1'),
+            ["kube_pod_container_status_waiting_reason"]);
+        assert.deepStrictEqual(metricNames("certmanager_certificate_expiration_timestamp_seconds - time() < 30 * 24 * 3600"),
+            ["certmanager_certificate_expiration_timestamp_seconds"]);
+        assert.deepStrictEqual(metricNames('sum by (job) (up{job="kube-etcd"}) and on (job) etcd_server_has_leader'), ["up", "etcd_server_has_leader"]);
+        assert.deepStrictEqual(metricNames("etcd_mvcc_db_total_size_in_bytes > 2e9"), ["etcd_mvcc_db_total_size_in_bytes"]);
+    });
+
+    for (const stack of ["homelab", "lab"]) {
+        it(`${stack}: each metric of each alert comes from a monitor the computed values switch on and Prometheus selects`, () => {
+            const settings = parseStackSettings(stack, clone(rawStackConfig(stack)));
+            const values = {
+                kubePrometheusStack: monitoringValues(settings.cluster, settings.platform, "grafana-admin"),
+                certManager: certManagerValues(),
+            };
+            for (const rule of alertRules) {
+                for (const metric of metricNames(rule.expr)) {
+                    const source = metricSources.find(s => metric.startsWith(s.prefix));
+                    assert.ok(source, `${rule.alert}: nothing the stack installs exports ${metric}`);
+                    for (const [key, wanted] of Object.entries(source.requires)) {
+                        const got = at(values[source.chart], key);
+                        const allowed = (Array.isArray(wanted) ? wanted : [wanted]).map(w => (w === "$release" ? monitoringRelease : w));
+                        assert.ok(allowed.includes(got), `${rule.alert}: ${metric} is scraped by ${source.scrapedBy} only with ` +
+                            `${source.chart} values ${key} = ${allowed.map(String).join(" or ")}, got ${JSON.stringify(got)}`);
+                    }
+                }
+            }
+        });
+    }
+
+    it("would have caught the cert-manager expiry alert that could never fire", () => {
+        const source = metricSources.find(s => s.prefix === "certmanager_")!;
+        const without = { crds: { enabled: true, keep: true } };
+        assert.ok(Object.entries(source.requires).some(([k, w]) => at(without, k) !== w), "the chart's defaults do not scrape cert-manager");
+    });
+});

@@ -36,6 +36,8 @@ function computedOutputs(type: string, inputs: Record<string, any>): Record<stri
             return { kubeconfigRaw: `apiVersion: v1\nkind: Config\n# node ${inputs.node}\n` };
         case "command:remote:Command":
             return { stdout: "created", stderr: "" };
+        case "command:local:Command":
+            return { stdout: "2026-11-30T03:00:00Z", stderr: "" };
         case "random:index/randomPassword:RandomPassword":
             return { result: "mock-password", bcryptHash: "$2a$10$mockmockmockmockmockmu" };
         default:

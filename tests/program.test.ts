@@ -36,7 +36,7 @@ describe("the homelab program (under mocks)", () => {
         const { rec } = await run();
         const types = rec.resources.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.type]: (acc[r.type] ?? 0) + 1 }), {});
         const expected: Record<string, number> = {
-            "command:local:Command": 1,
+            "command:local:Command": 2,
             "command:remote:Command": 6,
             "kubernetes:argoproj.io/v1alpha1:AppProject": 2,
             "kubernetes:argoproj.io/v1alpha1:Application": 1,
@@ -91,12 +91,12 @@ describe("the homelab program (under mocks)", () => {
         assert.ok(applies.every(a => a.inputs.applyMode === "auto" && a.inputs.timeouts.create === "90s"));
         const boots = rec.ofType("talos:machine/bootstrap:Bootstrap");
         assert.deepStrictEqual(boots.map(b => b.inputs.node), ["127.0.10.11"]);
-        const upgrades = rec.ofType("command:local:Command");
+        const upgrades = rec.ofType("command:local:Command").filter(c => c.name.endsWith("-upgrade"));
         assert.deepStrictEqual(upgrades.map(u => u.name).sort(), ["lab-cp1-upgrade", "lab-cp2-upgrade", "lab-cp3-upgrade", "lab-w1-upgrade"]);
         for (const u of upgrades) {
             const address = applies.find(a => a.name === u.name.replace(/-upgrade$/, "-config"))!.inputs.node;
             assert.strictEqual(u.inputs.update,
-                `talos-upgrade --node ${address} --endpoint ${address} --image ${rawStackConfig("lab").cluster && (rawStackConfig("lab").cluster as any).installerImage} --timeout 90s`);
+                `talos-upgrade --node ${address} --endpoint ${address} --image factory.talos.dev/installer/613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245:v1.11.5 --timeout 90s`);
             assert.strictEqual(u.inputs.create, undefined, "a new node is installed at the configured version: nothing to run");
             assert.ok(isSecretInput(u.inputs.stdin), "the talosconfig reaches the tool as a secret, on stdin");
         }
@@ -160,7 +160,7 @@ describe("the homelab program (under mocks)", () => {
             assert.strictEqual(r.inputs.skipAwait, true, "the lab's no-kubelet setting reaches every release");
         }
         assert.deepStrictEqual(releases.map(r => r.inputs.name).sort(),
-            ["argo-cd", "cert-manager", "democratic-csi-iscsi", "democratic-csi-nfs", "kube-prometheus-stack", "kubelet-serving-cert-approver", "metallb", "traefik"]);
+            ["argo-cd", "cert-manager", "democratic-csi-iscsi", "democratic-csi-nfs", "kube-prometheus-stack", "kubelet-csr-approver", "metallb", "traefik"]);
     });
 
     it("points each democratic-csi driver at the datasets the NAS component made", async () => {

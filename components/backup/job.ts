@@ -59,7 +59,7 @@ export interface EtcdBackupJobArgs {
     /** The control plane whose etcd is snapshotted. */
     readonly node: string;
     readonly talosVersion: string;
-    /** The image the store step runs in: Node.js on Alpine (OpenSSH is added at start). */
+    /** The image the store step runs in: Node.js with an OpenSSH client already installed. */
     readonly storeImage: string;
     readonly nas: { host: string; port: number; user: string; hostKey: string };
     readonly store: SnapshotStore;
@@ -124,7 +124,7 @@ export class EtcdBackupJob extends pulumi.ComponentResource {
                                 containers: [{
                                     name: "store",
                                     image: args.storeImage,
-                                    command: ["sh", "-c", "apk add --no-cache openssh-client >/dev/null && exec node /script/store.js"],
+                                    command: ["node", "/script/store.js"],
                                     env: [{ name: "ETCD_BACKUP_CONFIG", value: JSON.stringify(config) }],
                                     volumeMounts: [
                                         { name: "backup", mountPath: "/backup", readOnly: true },

@@ -80,3 +80,59 @@ export function alertRuleGroups(): { groups: Record<string, unknown>[] } {
         }],
     };
 }
+
+/**
+ * Where the metrics of the alerts come from: the exporter, the ServiceMonitor that scrapes it, and
+ * what in the values makes that monitor exist and carry the `release` label the stack's Prometheus
+ * selects by (kube-prometheus-stack 79.5.0 templates/prometheus/prometheus.yaml:189-192). A test
+ * checks that every metric an alert uses has a source here that the computed values switch on.
+ */
+export interface MetricSource {
+    /** Metric name prefix. */
+    readonly prefix: string;
+    /** The exporter, and the ServiceMonitor scraping it (upstream template). */
+    readonly scrapedBy: string;
+    /** Which release's values decide, and the value paths that must hold for the monitor to exist
+     * and be selected; `$release` is the monitoring release's name. */
+    readonly chart: "kubePrometheusStack" | "certManager";
+    readonly requires: Readonly<Record<string, unknown>>;
+}
+
+export const metricSources: readonly MetricSource[] = [
+    {
+        prefix: "etcd_",
+        scrapedBy: "etcd's metrics port 2381 (Talos patch listen-metrics-urls), kube-prometheus-stack templates/exporters/kube-etcd/servicemonitor.yaml (release label from the chart's labels helper)",
+        chart: "kubePrometheusStack",
+        requires: { "kubeEtcd.enabled": true, "kubeEtcd.service.enabled": true, "kubeEtcd.service.port": 2381 },
+    },
+    {
+        prefix: "certmanager_",
+        scrapedBy: "cert-manager v1.19.1 deploy/charts/cert-manager/templates/servicemonitor.yaml: off by default, labels prometheus.servicemonitor.labels (no release label of its own)",
+        chart: "certManager",
+        requires: { "prometheus.servicemonitor.enabled": true, "prometheus.servicemonitor.labels.release": "$release" },
+    },
+    {
+        prefix: "kube_",
+        scrapedBy: "kube-state-metrics 6.4.1 templates/servicemonitor.yaml (kube-prometheus-stack sets releaseLabel: true, values.yaml:2505)",
+        chart: "kubePrometheusStack",
+        requires: { "kubeStateMetrics.enabled": [true, undefined] },
+    },
+    {
+        prefix: "kubelet_",
+        scrapedBy: "kube-prometheus-stack templates/exporters/kubelet/servicemonitor.yaml (kubelet.enabled, default true)",
+        chart: "kubePrometheusStack",
+        requires: { "kubelet.enabled": [true, undefined] },
+    },
+];
+
+/** Metric names an expression selects: identifiers that are neither functions, keywords, label
+ * names, strings nor durations. */
+export function metricNames(expr: string): string[] {
+    const keywords = new Set(["and", "or", "unless", "bool", "offset", "inf", "nan",
+        "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile"]);
+    const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, "").replace(/\{[^}]*\}/g, "").replace(/\[[^\]]*\]/g, "")
+        .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, "");
+    const names = [...bare.matchAll(/(?<![\w:.])[a-zA-Z_:][\w:]*(?![\w:]|\s*\()/g)].map(m => m[0])
+        .filter(n => !keywords.has(n.toLowerCase()));
+    return [...new Set(names)];
+}

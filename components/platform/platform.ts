@@ -1,8 +1,10 @@
 // The platform as one dependency graph of Helm releases and the resources around them. Each
 // piece depends on exactly what it needs, so independent pieces install in parallel:
-//   MetalLB ─ pool ─ Traefik          cert-manager ─ issuers
-//   NAS datasets ─ democratic-csi (iSCSI, NFS) ─ monitoring (Grafana's volume)
-//   ArgoCD ─ projects, repository credentials ─ root Application
+//   MetalLB ─ pool ─ Traefik          kubelet-csr-approver
+//   NAS datasets ─ democratic-csi (iSCSI, NFS) ─ monitoring (Grafana's volume, the monitor CRDs)
+//     ─ cert-manager (its ServiceMonitor) ─ issuers
+//   ArgoCD (its admin password's mtime) ─ projects, repository credentials ─ root Application
+import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -17,6 +19,8 @@ export interface PlatformArgs {
     readonly csiDatasets: CsiDatasets;
     readonly kubernetes: k8s.Provider;
     readonly random: pulumi.ProviderResource;
+    /** Runs local commands (the moment ArgoCD's admin password was set). */
+    readonly command: pulumi.ProviderResource;
 }
 
 type ChartName = keyof StackConfig["platform"]["charts"];
@@ -51,8 +55,8 @@ export class Platform extends pulumi.ComponentResource {
 
         // Kubelets rotate their serving certificates (a Talos patch); something must sign the
         // requests, or `kubectl logs` and metrics scraping fail against unsigned kubelets.
-        releases.kubeletCertApprover = this.release("kubelet-serving-cert-approver", "kubeletCertApprover",
-            this.namespace(ns.kubeletCertApprover), {});
+        releases.csrApprover = this.release("kubelet-csr-approver", "csrApprover",
+            this.namespace(ns.csrApprover), v.csrApproverValues(config.cluster));
 
         // MetalLB, then its pool and announcement; Traefik's LoadBalancer address comes from it.
         const metallbNs = this.namespace(ns.metallb, v.privilegedNamespaceLabels);
@@ -73,22 +77,6 @@ export class Platform extends pulumi.ComponentResource {
         const traefikNs = this.namespace(ns.traefik);
         releases.traefik = this.release("traefik", "traefik", traefikNs, v.traefikValues(config.network), [pool, l2]);
 
-        // cert-manager with the Cloudflare token in a Secret; issuers for staging and production.
-        const certNs = this.namespace(ns.certManager);
-        releases.certManager = this.release("cert-manager", "certManager", certNs, v.certManagerValues());
-        const token = new k8s.core.v1.Secret(`${name}-cloudflare-token`, {
-            metadata: { name: "cloudflare-api-token", namespace: certNs.metadata.name },
-            data: secretData({ "api-token": config.secrets.cloudflareApiToken }),
-        }, this.k8sOpts);
-        for (const env of ["staging", "production"] as const) {
-            new k8s.apiextensions.CustomResource(`${name}-issuer-${env}`, {
-                apiVersion: "cert-manager.io/v1",
-                kind: "ClusterIssuer",
-                metadata: { name: `letsencrypt-${env}` },
-                spec: v.clusterIssuerSpec(env, config.platform, config.network, "cloudflare-api-token"),
-            }, { ...this.k8sOpts, dependsOn: [releases.certManager, token] });
-        }
-
         // democratic-csi twice, each with its driver config (SSH key, API key) in a Secret.
         const csiNs = this.namespace(ns.democraticCsi, v.privilegedNamespaceLabels);
         for (const protocol of ["iscsi", "nfs"] as const) {
@@ -96,7 +84,9 @@ export class Platform extends pulumi.ComponentResource {
         }
 
         // Monitoring: Grafana's admin password generated, its dashboards on an iSCSI volume.
-        const monNs = this.namespace(ns.monitoring);
+        // node-exporter reads the host (hostNetwork, hostPID, hostPath), which Talos's default Pod
+        // Security level (baseline) refuses: the namespace is privileged.
+        const monNs = this.namespace(ns.monitoring, v.privilegedNamespaceLabels);
         const grafanaPassword = new random.RandomPassword(`${name}-grafana-admin`, { length: 32, special: false }, {
             parent: this, provider: args.random,
         });
@@ -111,8 +101,26 @@ export class Platform extends pulumi.ComponentResource {
             metadata: { name: v.alertmanagerSecret.name, namespace: monNs.metadata.name },
             data: secretData({ [v.alertmanagerSecret.key]: config.secrets.alertingSecret }),
         }, this.k8sOpts)];
-        releases.monitoring = this.release("kube-prometheus-stack", "kubePrometheusStack", monNs,
+        releases.monitoring = this.release(v.monitoringRelease, "kubePrometheusStack", monNs,
             v.monitoringValues(config.cluster, config.platform, "grafana-admin"), [grafanaSecret, storage, ...receiverSecret]);
+
+        // cert-manager with the Cloudflare token in a Secret; issuers for staging and production.
+        // Its ServiceMonitor (certificate expiry is alerted on) needs the monitoring CRDs first.
+        const certNs = this.namespace(ns.certManager);
+        releases.certManager = this.release("cert-manager", "certManager", certNs, v.certManagerValues(), [releases.monitoring]);
+        const token = new k8s.core.v1.Secret(`${name}-cloudflare-token`, {
+            metadata: { name: "cloudflare-api-token", namespace: certNs.metadata.name },
+            data: secretData({ "api-token": config.secrets.cloudflareApiToken }),
+        }, this.k8sOpts);
+        for (const env of ["staging", "production"] as const) {
+            new k8s.apiextensions.CustomResource(`${name}-issuer-${env}`, {
+                apiVersion: "cert-manager.io/v1",
+                kind: "ClusterIssuer",
+                metadata: { name: `letsencrypt-${env}` },
+                spec: v.clusterIssuerSpec(env, config.platform, config.network, "cloudflare-api-token"),
+            }, { ...this.k8sOpts, dependsOn: [releases.certManager, token] });
+        }
+
         // Dashboards as code (dashboards/*.json); the sidecar loads them whenever Grafana runs.
         for (const dashboard of loadDashboards()) {
             new k8s.core.v1.ConfigMap(`${name}-dashboard-${dashboard.uid}`, {
@@ -127,8 +135,14 @@ export class Platform extends pulumi.ComponentResource {
         const argoPassword = new random.RandomPassword(`${name}-argocd-admin`, { length: 32, special: false }, {
             parent: this, provider: args.random,
         });
+        // When the password was set: a new one logs sessions out, an upgrade does not.
+        const argoPasswordSet = new command.local.Command(`${name}-argocd-admin-mtime`, {
+            create: "date -u +%Y-%m-%dT%H:%M:%SZ",
+            triggers: [argoPassword.bcryptHash],
+            addPreviousOutputInEnv: false,
+        }, { parent: this, provider: args.command });
         releases.argocd = this.release("argo-cd", "argocd", argoNs,
-            argoPassword.bcryptHash.apply(hash => v.argocdValues(hash)));
+            pulumi.all([argoPassword.bcryptHash, argoPasswordSet.stdout]).apply(([hash, mtime]) => v.argocdValues(hash, mtime)));
         new k8s.core.v1.Secret(`${name}-argocd-repo`, {
             metadata: {
                 name: "gitops-repository",
@@ -211,6 +225,6 @@ export class Platform extends pulumi.ComponentResource {
             data: secretData({ "driver-config-file.yaml": driverConfig }),
         }, this.k8sOpts);
         return this.release(`democratic-csi-${protocol}`, "democraticCsi", namespace,
-            v.democraticCsiValues(protocol, secretName), [secret]);
+            v.democraticCsiValues(protocol, secretName, config.platform.democraticCsi.image), [secret]);
     }
 }

@@ -11,8 +11,14 @@ export const platformNamespaces = {
     democraticCsi: "democratic-csi",
     monitoring: "monitoring",
     argocd: "argocd",
-    kubeletCertApprover: "kubelet-serving-cert-approver",
+    csrApprover: "kubelet-csr-approver",
 } as const;
+
+/** The kube-prometheus-stack release: its Prometheus selects monitors labelled `release: <this>`. */
+export const monitoringRelease = "kube-prometheus-stack";
+
+/** The label that puts a ServiceMonitor or PodMonitor in front of the stack's Prometheus. */
+export const scrapedByPrometheus = { release: monitoringRelease } as const;
 
 /** Pod Security labels for namespaces whose pods need the host (speaker, CSI node plugin). */
 export const privilegedNamespaceLabels = {
@@ -46,7 +52,23 @@ export function traefikValues(network: NetworkConfig): Record<string, unknown> {
 }
 
 export function certManagerValues(): Record<string, unknown> {
-    return { crds: { enabled: true, keep: true } };
+    return {
+        crds: { enabled: true, keep: true },
+        // Certificate expiry (certmanager_certificate_expiration_timestamp_seconds) is an alert:
+        // the chart's ServiceMonitor is off by default and carries no `release` label.
+        prometheus: { servicemonitor: { enabled: true, labels: { ...scrapedByPrometheus } } },
+    };
+}
+
+/**
+ * kubelet-csr-approver signs the kubelets' serving-certificate requests (the Talos patch turns
+ * rotation on), and only for the cluster's own node names. Nodes have no DNS names in the homelab,
+ * so names are not resolved.
+ */
+export function csrApproverValues(cluster: ClusterConfig): Record<string, unknown> {
+    // Node names are hostnames (letters, digits, -): nothing to escape in the expression.
+    const names = cluster.nodes.map(n => n.name);
+    return { providerRegex: `^(${names.join("|")})$`, bypassDnsResolution: true };
 }
 
 export const letsEncryptServers = {
@@ -73,7 +95,9 @@ export function clusterIssuerSpec(
 
 export type CsiProtocol = "iscsi" | "nfs";
 
-/** The democratic-csi SSH drivers (stable, unlike the API drivers that misdetect SCALE 25.04). */
+/** The democratic-csi SSH drivers, as the homelab runs them (its notes: the API drivers are
+ * experimental). Both still ask TrueNAS's API whether it is SCALE for NFS shares, and releases up
+ * to v1.9.4 misread 25.04 (see stacks/provenance.ts). */
 export const csiDrivers: Readonly<Record<CsiProtocol, { driver: string; csiName: string; storageClass: string; fsType: string }>> = {
     iscsi: { driver: "freenas-iscsi", csiName: "org.democratic-csi.iscsi", storageClass: "truenas-iscsi", fsType: "ext4" },
     nfs: { driver: "freenas-nfs", csiName: "org.democratic-csi.nfs", storageClass: "truenas-nfs", fsType: "nfs" },
@@ -135,9 +159,17 @@ export function driverConfig(i: DriverConfigInputs): Record<string, unknown> {
     };
 }
 
+/** The chart's image values: `registry` and `tag` (it renders `<registry>:<tag>`; a digest
+ * `repo@sha256:<hex>` renders the same way). */
+export function chartImage(reference: string): { registry: string; tag: string } {
+    const at = reference.lastIndexOf(":");
+    return { registry: reference.slice(0, at), tag: reference.slice(at + 1) };
+}
+
 /** Chart values of one democratic-csi install, with the Talos-specific node settings. */
-export function democraticCsiValues(protocol: CsiProtocol, configSecret: string): Record<string, unknown> {
+export function democraticCsiValues(protocol: CsiProtocol, configSecret: string, image: string): Record<string, unknown> {
     const d = csiDrivers[protocol];
+    const driverImage = chartImage(image);
     return {
         csiDriver: { name: d.csiName },
         // The chart decides mounts from driver.config.driver; the config itself is a Secret.
@@ -151,22 +183,30 @@ export function democraticCsiValues(protocol: CsiProtocol, configSecret: string)
             parameters: { fsType: d.fsType },
         }],
         volumeSnapshotClasses: [],
+        controller: {
+            driver: { image: driverImage },
+            // No VolumeSnapshot API is installed: the snapshotter sidecar would only fail.
+            externalSnapshotter: { enabled: false },
+        },
         node: {
             // Talos has no iscsiadm on the host PATH: run the extension's binary in the host's
-            // namespaces; /var/iscsi is where iscsi-tools >= 0.2.0 keeps its state.
+            // namespaces (where it uses /etc/iscsi and /var/lib/iscsi). The chart still mounts an
+            // iSCSI directory: its default /etc/iscsi is read-only on Talos, and the
+            // /usr/local/etc/iscsi of democratic-csi's Talos guide cannot be created on Talos >= 1.10
+            // (democratic-csi#461), so a writable directory under /var, created if missing.
             hostPID: true,
             driver: {
+                image: driverImage,
                 extraEnv: protocol === "iscsi"
                     ? [{ name: "ISCSIADM_HOST_STRATEGY", value: "nsenter" }, { name: "ISCSIADM_HOST_PATH", value: "/usr/local/sbin/iscsiadm" }]
                     : [],
                 iscsiDirHostPath: "/var/iscsi",
-                iscsiDirHostPathType: "",
+                iscsiDirHostPathType: "DirectoryOrCreate",
             },
         },
     };
 }
 
-/** kube-prometheus-stack: scrape Talos's control plane where the patches exposed it. */
 /** The Secret (in the monitoring namespace) holding the receiver's credential, and its key. */
 export const alertmanagerSecret = { name: "alertmanager-receiver", key: "credential" } as const;
 
@@ -232,6 +272,8 @@ export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfi
         // The homelab's own alerts (components/platform/alerts.ts), beside the chart's defaults.
         additionalPrometheusRulesMap: { homelab: alertRuleGroups() },
         grafana: {
+            // The subchart's ServiceMonitor lacks the `release` label Prometheus selects by.
+            serviceMonitor: { labels: { ...scrapedByPrometheus } },
             admin: { existingSecret: grafanaSecret, userKey: "admin-user", passwordKey: "admin-password" },
             persistence: { enabled: true, storageClassName: platform.grafana.storageClass, size: platform.grafana.storageSize },
             sidecar: { dashboards: { enabled: true, searchNamespace: "ALL" } },
@@ -239,10 +281,11 @@ export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfi
     };
 }
 
-export function argocdValues(adminPasswordBcrypt: string): Record<string, unknown> {
+export function argocdValues(adminPasswordBcrypt: string, adminPasswordMtime: string): Record<string, unknown> {
     return {
         configs: {
-            secret: { argocdServerAdminPassword: adminPasswordBcrypt },
+            // Without a fixed mtime the chart stamps "now" on every upgrade, logging every admin out.
+            secret: { argocdServerAdminPassword: adminPasswordBcrypt, argocdServerAdminPasswordMtime: adminPasswordMtime },
             params: { "server.insecure": true },
         },
     };

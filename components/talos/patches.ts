@@ -12,8 +12,8 @@ export function homelabPatches(cluster: ClusterConfig, node: NodeConfig): TalosP
     const workloadsOnControlPlanes = !cluster.nodes.some(n => n.role === "worker");
 
     // Identity and installation: the hostname is the node's name in config, and the installer
-    // image carries the iscsi-tools and util-linux-tools extensions democratic-csi needs (an Image
-    // Factory schematic, pinned in config so no factory call is needed to preview).
+    // image carries the configured system extensions (its Image Factory schematic id is computed
+    // locally, so no factory call is needed to preview).
     patches.push({
         machine: {
             network: { hostname: node.name },
@@ -22,7 +22,7 @@ export function homelabPatches(cluster: ClusterConfig, node: NodeConfig): TalosP
     });
 
     // Kubelet serving certificates signed by the cluster CA (rotated), so metrics-server and
-    // Prometheus can verify kubelets; the platform's kubelet-serving-cert-approver signs the CSRs.
+    // Prometheus can verify kubelets; the platform's kubelet-csr-approver signs the CSRs.
     patches.push({ machine: { kubelet: { extraArgs: { "rotate-server-certificates": "true" } } } });
 
     if (controlPlane) {
