@@ -20,7 +20,8 @@ export interface PolicySettings {
     readonly ingressNamespace: string;
     /** Namespaces of the storage driver, the only workloads that may mount host paths. */
     readonly storageNamespaces: readonly string[];
-    /** Datasets whose config explicitly allows `pulumi destroy` to destroy them. */
+    /** Datasets whose config explicitly allows `pulumi destroy` to destroy them: generated from
+     * the stack's validated config (allowDestroy) by the wrappers, never written by hand. */
     readonly destroyableDatasets: readonly string[];
 }
 
@@ -105,12 +106,28 @@ export function noPlaintextSecrets(r: ResourceView): string[] {
 // A dataset holds the homelab's data (volumes, shares, backups). Removing it from config or
 // running `pulumi destroy` must never destroy it, unless its config says so explicitly.
 
+/** The types of a resource's ancestors, outermost first, from its URN (`urn:pulumi:<stack>::<project>::<a>$<b>$<type>::<name>`). */
+export function ancestorTypes(urn: string): string[] {
+    const qualified = urn.split("::")[2] ?? "";
+    return qualified.split("$").slice(0, -1);
+}
+
+/** The component that manages datasets; its children are one remote command per dataset. */
+export const datasetsComponent = "homelab:nas:Datasets";
+
 export function datasetsProtected(r: ResourceView, settings: PolicySettings): string[] {
-    const managedDataset = r.type === "command:remote:Command" && r.urn.includes("homelab:nas:Datasets$");
-    if (!managedDataset || r.props.delete === undefined) return [];
+    if (r.type !== "command:remote:Command") return [];
+    const scripts = ["create", "update", "delete"].map(k => r.props[k]).filter((s): s is string => typeof s === "string");
+    if (!ancestorTypes(r.urn).includes(datasetsComponent)) {
+        // Destroying datasets is the Datasets component's business alone, and only as allowed.
+        return scripts.some(s => /\bzfs["']?\s+destroy\b/.test(s))
+            ? [`${r.name} runs zfs destroy outside ${datasetsComponent}: datasets are destroyed only by their own component, when their config allows it`]
+            : [];
+    }
+    if (r.props.delete === undefined) return [];
     if (settings.destroyableDatasets.some(d => r.name.endsWith(`-${d}`))) return [];
     return [`dataset ${r.name} would be destroyed by pulumi destroy or by removing it from config (it has a delete script): ` +
-        "keep datasets without one, or list the dataset in the policy's destroyableDatasets"];
+        "keep datasets without one, or set allowDestroy: true on the dataset in the stack's config"];
 }
 
 // --- remote commands that run on the real NAS ------------------------------------------------

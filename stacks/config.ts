@@ -482,3 +482,28 @@ function loadSecrets(cfg: pulumi.Config, stack: string, settings: StackSettings)
         alertingSecret: needed.includes("alertingSecret") ? read("alertingSecret") : undefined,
     };
 }
+
+/**
+ * Whether every command on a stack runs in a network namespace with only loopback, from its
+ * parsed stack file. Fails closed: anything but an explicit `false` isolates (`true`, `True`,
+ * `"true"`, a typo, a missing key or a missing file alike), so a slip never opens the network.
+ */
+export function networkIsolated(stackFile: unknown): boolean {
+    const config = (stackFile as { config?: Record<string, unknown> } | null | undefined)?.config;
+    const value = config?.[`${configNamespace}:isolateNetwork`];
+    return !(value === false || value === "false");
+}
+
+/** The policy pack's settings that come from a stack's validated config (toolchain/pulumi.sh
+ * passes them with --policy-pack-config): the datasets whose config allows destroying them. */
+export function policyConfig(settings: StackSettings): Record<string, { destroyableDatasets: string[] }> {
+    const destroyableDatasets = settings.nas.datasets.filter(d => d.allowDestroy).map(d => d.name);
+    return { "datasets-protected": { destroyableDatasets } };
+}
+
+/** The `homelab:*` keys of a parsed stack file, without the namespace. */
+export function structuredConfigOf(stackFile: unknown): Record<string, unknown> {
+    const config = (stackFile as { config?: Record<string, unknown> } | null | undefined)?.config ?? {};
+    return Object.fromEntries(Object.entries(config)
+        .filter(([k]) => k.startsWith(`${configNamespace}:`)).map(([k, v]) => [k.slice(configNamespace.length + 1), v]));
+}

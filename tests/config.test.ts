@@ -1,6 +1,11 @@
 import * as assert from "assert";
-import { ConfigError, parseStackSettings } from "../stacks/config";
-import { clone, rawStackConfig } from "./stackfiles";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as yaml from "js-yaml";
+import * as os from "os";
+import * as path from "path";
+import { ConfigError, networkIsolated, parseStackSettings, policyConfig } from "../stacks/config";
+import { clone, rawStackConfig, root } from "./stackfiles";
 
 /** The problems a config yields, or [] when it is valid. */
 function problems(raw: Record<string, unknown>, stack = "lab"): readonly string[] {
@@ -124,5 +129,41 @@ describe("stack configuration", () => {
     it("reports every problem at once, not only the first", () => {
         const found = labWith(c => { c.cluster.talosVersion = "x"; c.nas.port = 0; });
         assert.strictEqual(found.length, 2, found.join("\n"));
+    });
+});
+
+describe("network isolation and policy settings, from the stack file (fail closed)", () => {
+    const doc = (text: string) => yaml.load(text);
+    const file = (value: string) => doc(`config:\n  homelab:isolateNetwork: ${value}\n`);
+
+    it("isolates on anything but an explicit false", () => {
+        for (const value of ["true", "true # on the LAN only", "True", "TRUE", '"true"', "yes", "1", "off", "\"\""]) {
+            assert.strictEqual(networkIsolated(file(value)), true, value);
+        }
+        assert.strictEqual(networkIsolated(doc("config:\n  homelab:other: 1\n")), true, "a missing key");
+        assert.strictEqual(networkIsolated(undefined), true, "a missing file");
+        for (const value of ["false", "False", '"false"', "false # the lab"]) {
+            assert.strictEqual(networkIsolated(file(value)), false, value);
+        }
+    });
+
+    it("the wrappers' guard reads the file the same way", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "guard-"));
+        try {
+            for (const [value, expected] of [["true # comment", "isolated"], ["True", "isolated"], ['"true"', "isolated"], ["false", "open"]]) {
+                const f = path.join(dir, "Pulumi.x.yaml");
+                fs.writeFileSync(f, `config:\n  homelab:isolateNetwork: ${value}\n`);
+                const out = execFileSync("ts-node", ["--transpile-only", path.join(root, "tools/stack-guard.ts"), f], { encoding: "utf8" });
+                assert.strictEqual(out.trim(), expected, value);
+            }
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("allowDestroy on a dataset is what the datasets-protected policy is told", () => {
+        const raw = clone(rawStackConfig("lab")) as any;
+        raw.nas.datasets.push({ name: "default/scratch", allowDestroy: true });
+        assert.deepStrictEqual(policyConfig(parseStackSettings("lab", raw)), { "datasets-protected": { destroyableDatasets: ["default/scratch"] } });
     });
 });

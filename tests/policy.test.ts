@@ -2,6 +2,9 @@
 // by the real engine, on a program that breaks every rule and on the homelab program (@engine).
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as yaml from "js-yaml";
+import * as os from "os";
 import * as path from "path";
 import {
     datasetsProtected, defaultSettings, hostPathsForStorageOnly, isPinnedImage, loadBalancersAtIngress, noPlaintextSecrets,
@@ -53,6 +56,12 @@ describe("policy rules", () => {
         assert.strictEqual(datasetsProtected(dataset({ create: "ensure", delete: "destroy" }), defaultSettings).length, 1);
         assert.deepStrictEqual(datasetsProtected(dataset({ create: "ensure", delete: "destroy" }), { ...defaultSettings, destroyableDatasets: ["default/scratch"] }), []);
         assert.deepStrictEqual(datasetsProtected(view("command:remote:Command", { delete: "rm -rf /tmp/x" }), defaultSettings), [], "not a dataset");
+        // Datasets are known by their component's type, not by a name: a dataset-like command
+        // anywhere else is refused, whatever it is called.
+        assert.match(datasetsProtected(view("command:remote:Command", { create: "true", delete: "sudo -n '/usr/sbin/zfs' destroy 'default/x'" }), defaultSettings)[0],
+            /r runs zfs destroy outside homelab:nas:Datasets/);
+        const lookalike = { ...view("command:remote:Command", { delete: "destroy" }, [], "urn:pulumi:lab::homelab::my:homelab:nas:DatasetsX$command:remote:Command::nas-default/scratch"), name: "nas-default/scratch" };
+        assert.deepStrictEqual(datasetsProtected(lookalike, defaultSettings), [], "a type that merely contains the name is not the component");
     });
 
     it("remote-commands-portable: a pinned host key, nothing through SSH env requests", () => {
@@ -112,6 +121,21 @@ describe("the policy pack in the engine @engine", function () {
             assert.match(r.out, message, `${rule}: ${message}\n${r.out.slice(-4000)}`);
         }
         assert.ok(!r.out.includes("hunter2-plaintext"), "the violation names the input, not its value");
+    });
+
+    it("lets a dataset whose config says allowDestroy have its delete script: the config is the one switch", () => {
+        const doc = yaml.load(fs.readFileSync(path.join(root, "Pulumi.lab.yaml"), "utf8")) as any;
+        doc.config["homelab:nas"].datasets.push({ name: "default/scratch", allowDestroy: true });
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "allow-destroy-"));
+        try {
+            const file = path.join(dir, "Pulumi.lab.yaml");
+            fs.writeFileSync(file, yaml.dump(doc, { lineWidth: -1 }));
+            const r = preview("lab", "--stack-file", file);
+            assert.strictEqual(r.status, 0, r.out.slice(-4000));
+            assert.doesNotMatch(r.out, /datasets-protected/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     for (const stack of ["homelab", "lab"]) {

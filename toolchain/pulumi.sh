@@ -4,9 +4,9 @@
 #
 # The stack's passphrase: from the caller, from Age (stacks/<stack>.passphrase.age), or a
 # committed throwaway one (the lab); see toolchain/passphrase.sh.
-# Stacks whose Pulumi.<stack>.yaml declares network isolation (`homelab:isolateNetwork: true`) run
-# inside a network namespace with only loopback, so no command can reach their real addresses
-# from a machine that must not (see README, "Network isolation").
+# Every stack runs inside a network namespace with only loopback unless its Pulumi.<stack>.yaml says
+# `homelab:isolateNetwork: false` (read as YAML by the config module; anything else isolates), so
+# no command can reach its real addresses from a machine that must not.
 # `preview` and `up` run the policy pack in policy/ (pinned versions, no plaintext secrets,
 # protected datasets, LoadBalancers only at the ingress, host paths for storage only).
 set -euo pipefail
@@ -31,10 +31,16 @@ if [[ -n "$stack" ]]; then
   resolve_passphrase "$stack" || exit 2
 fi
 
-# Every preview and up runs the project's policy pack (policy/), unless one is named explicitly.
+# Every preview and up runs the project's policy pack (policy/), unless one is named explicitly,
+# with the settings the stack's validated config implies (the datasets it allows to destroy).
 case "${args[0]:-}" in
   preview | up | update)
-    [[ " ${args[*]} " == *" --policy-pack"* ]] || set -- "$@" --policy-pack "$HOMELAB_ROOT/policy"
+    if [[ " ${args[*]} " != *" --policy-pack"* ]]; then
+      policy_config="$HOMELAB_ROOT/.policy/${stack:-none}.json"
+      mkdir -p "$HOMELAB_ROOT/.policy"
+      [[ -n "$stack" ]] && stack_guard "$stack" "$policy_config" || echo '{}' >"$policy_config"
+      set -- "$@" --policy-pack "$HOMELAB_ROOT/policy" --policy-pack-config "$policy_config"
+    fi
     ;;
 esac
 

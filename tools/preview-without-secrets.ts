@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
-import { configNamespace, secretKeys } from "../stacks/config";
+import { ConfigError, configNamespace, parseStackSettings, policyConfig, secretKeys, structuredConfigOf } from "../stacks/config";
 
 const root = path.resolve(__dirname, "..");
 
@@ -58,6 +58,17 @@ export function withoutSecrets(config: Record<string, unknown>): Record<string, 
         return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, strip(v)]).filter(([, v]) => v !== undefined));
     };
     return strip(config) as Record<string, unknown>;
+}
+
+/** The policy pack's config for the stack's settings; the pack's defaults when they do not
+ * validate (the program then reports why). */
+function policySettingsOf(stack: string, config: Record<string, unknown>): Record<string, unknown> {
+    try {
+        return policyConfig(parseStackSettings(stack, structuredConfigOf({ config })));
+    } catch (e) {
+        if (e instanceof ConfigError) return {};
+        throw e;
+    }
 }
 
 function fail(message: string): never {
@@ -152,8 +163,11 @@ function main(argv: string[]): number {
 
         process.stdout.write(`Previewing stack ${stack} with ${secretPaths.size} secret(s) replaced by stand-ins, ` +
             "in a network namespace with only loopback.\n");
-        // The project's policy pack runs on every preview, as in toolchain/pulumi.sh.
-        const policy = previewFlags.includes("--policy-pack") ? [] : ["--policy-pack", path.join(root, "policy")];
+        // The project's policy pack runs on every preview, as in toolchain/pulumi.sh, with the
+        // settings the stack's validated config implies.
+        const policyConfigFile = path.join(scratch, "policy-config.json");
+        fs.writeFileSync(policyConfigFile, JSON.stringify(policySettingsOf(stack, config)));
+        const policy = previewFlags.includes("--policy-pack") ? [] : ["--policy-pack", path.join(root, "policy"), "--policy-pack-config", policyConfigFile];
         const pulumiArgs = ["preview", "--stack", stack, "--non-interactive", ...policy, ...previewFlags];
         const started = process.hrtime.bigint();
         const status = run("unshare", ["--net", "--", "bash", "-c", 'ip link set lo up && exec pulumi "$@"', "pulumi", ...pulumiArgs],

@@ -8,7 +8,7 @@ import * as https from "https";
 import * as yaml from "js-yaml";
 import * as path from "path";
 import type { Readable } from "stream";
-import { configNamespace, parseStackSettings, StackSettings } from "../stacks/config";
+import { configNamespace, parseStackSettings, StackSettings, structuredConfigOf } from "../stacks/config";
 import { pinnedHostKey } from "../stacks/rules";
 
 export const root = path.resolve(__dirname, "..");
@@ -22,10 +22,7 @@ export function pulumi(args: string[]): string {
 
 /** The stack file's settings, validated by the one config module. */
 export function stackSettings(stack: string): StackSettings {
-    const doc = yaml.load(fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
-    const raw = Object.fromEntries(Object.entries(doc.config)
-        .filter(([k]) => k.startsWith(`${configNamespace}:`)).map(([k, v]) => [k.slice(configNamespace.length + 1), v]));
-    return parseStackSettings(stack, raw);
+    return parseStackSettings(stack, structuredConfigOf(yaml.load(fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8"))));
 }
 
 export const secretOutput = (stack: string, name: string) => pulumi(["stack", "output", name, "--show-secrets", "--stack", stack]);
