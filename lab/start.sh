@@ -11,6 +11,9 @@ set -euo pipefail
 source "$(dirname "$0")/../toolchain/env.sh"
 cd "$HOMELAB_ROOT"
 stack="${1:-lab}"
+# The daemons started here outlive this command: they must not use its private TMPDIR, which is
+# removed when it ends (toolchain/env.sh use_private_tmpdir).
+export TMPDIR="${HOMELAB_OUTER_TMPDIR:-${TMPDIR:-/tmp}}"
 export HOMELAB_LAB_DIR="${HOMELAB_LAB_DIR:-$HOMELAB_ROOT/.lab}"
 mkdir -p "$HOMELAB_LAB_DIR/logs" "$HOMELAB_LAB_DIR/run"
 [[ -f "Pulumi.$stack.yaml" ]] || { echo "[lab] no stack file Pulumi.$stack.yaml" >&2; exit 2; }

@@ -141,11 +141,13 @@ describe("the lab, end to end @engine @lab", function () {
     it("a second `npm run lab` changes nothing and opens no SSH session; preview expects no changes", () => {
         const ssh = sshSessions();
         const talos = talosCalls();
+        // Positive controls: the counters read logs that saw the first up's sessions and calls.
+        assert.ok(ssh > 0 && talos > 0, `the first up was counted (${ssh} SSH sessions, ${talos} Talos API calls)`);
         const r = npm("lab");
         assert.strictEqual(r.status, 0, r.out.slice(-3000));
         assert.doesNotMatch(r.out, /created|updated|deleted|replaced/);
         assert.strictEqual(sshSessions() - ssh, 0, "SSH sessions during a no-op up");
-        process.stdout.write(`      (no-op up: ${talosCalls() - talos} Talos API calls, 0 SSH sessions)\n`);
+        assert.strictEqual(talosCalls() - talos, 0, "Talos API calls during a no-op up");
         const p = pulumiLab("preview", "--expect-no-changes");
         assert.strictEqual(p.status, 0, p.out.slice(-3000));
     });
@@ -175,6 +177,31 @@ describe("the lab, end to end @engine @lab", function () {
         const leaks = Object.entries(places).flatMap(([where, text]) =>
             needles.filter(([, needle]) => text.includes(needle)).map(([key]) => `${key} in ${where}`));
         assert.deepStrictEqual([...new Set(leaks)], []);
+    });
+
+    it("leaves no key material in any temporary directory after preview and up", () => {
+        // The kubernetes provider writes a kubeconfig holding the admin client key into TMPDIR for
+        // Helm operations; the wrappers give each command a private one and remove it.
+        const keyFiles = (dir: string): string[] => fs.readdirSync(dir, { recursive: true, encoding: "utf8" })
+            .map(f => path.join(dir, f)).filter(f => fs.statSync(f).isFile())
+            .filter(f => /client-key-data|PRIVATE KEY/.test(fs.readFileSync(f, "latin1")));
+        const run = (argv: string[]) => {
+            const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tmp-audit-"));
+            const env = { ...passphraseEnv, TMPDIR: tmp, HOMELAB_PRIVATE_TMPDIR: "" };
+            const r = spawnSync(argv[0], argv.slice(1), { cwd: root, encoding: "utf8", timeout: 600_000, env });
+            const found = keyFiles(tmp);
+            fs.rmSync(tmp, { recursive: true, force: true });
+            return { status: r.status, out: `${r.stdout}\n${r.stderr}`, found };
+        };
+        // Positive control: the bare CLI, outside the wrappers, leaves the provider's kubeconfigs.
+        const bare = run(["pulumi", "up", "--yes", "--skip-preview", "--stack", "lab", "--refresh"]);
+        assert.strictEqual(bare.status, 0, bare.out.slice(-3000));
+        assert.ok(bare.found.length > 0, "the bare CLI leaves key material in TMPDIR (otherwise this test proves nothing)");
+        for (const args of [["preview", "--refresh"], ["up", "--yes", "--refresh"]]) {
+            const wrapped = run(["npm", "run", "--silent", "pulumi", "--", ...args, "--stack", "lab"]);
+            assert.strictEqual(wrapped.status, 0, wrapped.out.slice(-3000));
+            assert.deepStrictEqual(wrapped.found, [], `npm run pulumi -- ${args[0]} left key material behind`);
+        }
     });
 
     it("runs preview and up in Age mode with only an Age identity, and refuses a stranger's", () => {

@@ -42,6 +42,22 @@ export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$HOMELAB_ROOT/.pulumi-st
 # The file backend refuses a folder that does not exist yet.
 [[ "$PULUMI_BACKEND_URL" == file://* ]] && mkdir -p "${PULUMI_BACKEND_URL#file://}"
 
+# use_private_tmpdir: this command, and everything it starts, gets its own temporary directory
+# (mode 0700), removed when the command ends. The kubernetes provider writes a kubeconfig holding
+# the cluster-admin client key into TMPDIR for every Helm operation and never removes it; nothing
+# of that may outlive the command. A nested wrapper keeps the outer one's directory. Daemons the
+# lab leaves running get HOMELAB_OUTER_TMPDIR instead (lab/start.sh).
+use_private_tmpdir() {
+  if [[ -n "${HOMELAB_PRIVATE_TMPDIR:-}" && -d "$HOMELAB_PRIVATE_TMPDIR" ]]; then
+    export TMPDIR="$HOMELAB_PRIVATE_TMPDIR"
+    return 0
+  fi
+  export HOMELAB_OUTER_TMPDIR="${TMPDIR:-/tmp}"
+  HOMELAB_PRIVATE_TMPDIR="$(mktemp -d "$HOMELAB_OUTER_TMPDIR/homelab.XXXXXXXX")"
+  export HOMELAB_PRIVATE_TMPDIR TMPDIR="$HOMELAB_PRIVATE_TMPDIR"
+  trap 'rm -rf "$HOMELAB_PRIVATE_TMPDIR"' EXIT
+}
+
 # Provider plugin names, in build order (small first).
 HOMELAB_PROVIDERS=(command kubernetes random talos)
 

@@ -20,13 +20,14 @@ stack_is_isolated() {
   [[ "$guarded_isolation" != open ]]
 }
 
-# exec_for_stack <stack> <command> [args...]: replaces the shell with the command, isolated when
-# the stack asks for it.
-exec_for_stack() {
+# run_for_stack <stack> <command> [args...]: runs the command, isolated when the stack asks for
+# it (not exec'd: the caller's private TMPDIR is removed when it ends).
+run_for_stack() {
   local stack=$1
   shift
   if stack_is_isolated "$stack"; then
-    exec unshare --net -- bash -c 'ip link set lo up && exec "$@"' isolated "$@"
+    unshare --net -- bash -c 'ip link set lo up && exec "$@"' isolated "$@"
+  else
+    "$@"
   fi
-  exec "$@"
 }

@@ -45,4 +45,5 @@ case "${args[0]:-}" in
 esac
 
 cd "$HOMELAB_ROOT"
-exec_for_stack "$stack" pulumi "$@"
+use_private_tmpdir
+run_for_stack "$stack" pulumi "$@"

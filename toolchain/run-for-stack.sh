@@ -12,4 +12,5 @@ stack=$1
 shift
 resolve_passphrase "$stack" || exit 2
 cd "$HOMELAB_ROOT"
-exec_for_stack "$stack" "$@"
+use_private_tmpdir
+run_for_stack "$stack" "$@"

@@ -4,4 +4,5 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$HOMELAB_ROOT/toolchain/setup.sh" --quiet
 cd "$HOMELAB_ROOT"
-exec "$@"
+use_private_tmpdir
+"$@"

@@ -18,6 +18,7 @@ source "$(dirname "$0")/env.sh"
 source "$(dirname "$0")/passphrase.sh"
 bash "$HOMELAB_ROOT/toolchain/setup.sh" --quiet
 cd "$HOMELAB_ROOT"
+use_private_tmpdir
 
 die() { echo "secrets: $*" >&2; exit 2; }
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -104,7 +105,7 @@ case "$command" in
     # The stack's passphrase (env, Age or the lab's file) encrypts what is imported.
     resolve_passphrase "$stack" || exit 2
     shift
-    exec ts-node --transpile-only tools/import-sops.ts "$@"
+    ts-node --transpile-only tools/import-sops.ts "$@"
     ;;
   *) usage ;;
 esac
