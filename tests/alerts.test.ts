@@ -140,7 +140,7 @@ describe("Alertmanager routes and receivers", () => {
             [{ api_url_file: credentialFile, send_resolved: true, channel: "#homelab" }]);
         assert.deepStrictEqual(receiver({ receiver: "email", email: { to: "me@example.com", from: "am@example.com", smarthost: "smtp.example.com:587" } }).email_configs,
             [{ to: "me@example.com", from: "am@example.com", smarthost: "smtp.example.com:587", auth_username: "am@example.com", auth_password_file: credentialFile, send_resolved: true }]);
-        const values = monitoringValues(parseStackSettings("lab", rawStackConfig("lab")).cluster, platform({ receiver: "discord" }), "grafana-admin") as any;
+        const values = monitoringValues(parseStackSettings("lab", rawStackConfig("lab")).cluster, platform({ receiver: "discord" }), { adminSecret: "grafana-admin", storageClass: "truenas-iscsi" }) as any;
         assert.deepStrictEqual(values.alertmanager.alertmanagerSpec.secrets, [alertmanagerSecret.name]);
         assert.ok(!JSON.stringify(values).includes("webhooks/"), "no webhook URL in the values");
     });
@@ -205,7 +205,7 @@ describe("every alert can fire: its metrics are scraped", () => {
         it(`${stack}: each metric of each alert comes from a monitor the computed values switch on and Prometheus selects`, () => {
             const settings = parseStackSettings(stack, clone(rawStackConfig(stack)));
             const values = {
-                kubePrometheusStack: monitoringValues(settings.cluster, settings.platform, "grafana-admin"),
+                kubePrometheusStack: monitoringValues(settings.cluster, settings.platform, { adminSecret: "grafana-admin", storageClass: "truenas-iscsi" }),
                 certManager: certManagerValues(),
             };
             for (const rule of alertRules) {

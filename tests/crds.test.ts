@@ -24,7 +24,7 @@ for (const stack of ["homelab", "lab"]) {
             it(`ClusterIssuer letsencrypt-${env} (DNS-01 via Cloudflare)`, () => {
                 const issuer = new ClusterIssuer({
                     metadata: { name: `letsencrypt-${env}` },
-                    spec: v.clusterIssuerSpec(env, s.platform, s.network, "cloudflare-api-token") ,
+                    spec: v.clusterIssuerSpec(env, s.platform.letsEncrypt.email, s.network, "cloudflare-api-token"),
                 });
                 issuer.validate();
                 assert.strictEqual(issuer.spec.acme.server, v.letsEncryptServers[env]);
@@ -32,19 +32,19 @@ for (const stack of ["homelab", "lab"]) {
         }
 
         it("AppProjects workloads and apps-of-apps", () => {
-            for (const [name, spec] of [["workloads", v.workloadsProjectSpec(s.platform)], ["apps-of-apps", v.appsOfAppsProjectSpec(s.platform)]] as const) {
+            for (const [name, spec] of [["workloads", v.workloadsProjectSpec(s.platform.argocd.repoURL)], ["apps-of-apps", v.appsOfAppsProjectSpec(s.platform.argocd.repoURL)]] as const) {
                 new AppProject({ metadata: { name, namespace: "argocd" }, spec }).validate();
             }
         });
 
         it("the root Application", () => {
-            const app = new Application({ metadata: { name: "root", namespace: "argocd" }, spec: v.rootApplicationSpec(s.platform, "apps-of-apps") });
+            const app = new Application({ metadata: { name: "root", namespace: "argocd" }, spec: v.rootApplicationSpec(s.platform.argocd, "apps-of-apps") });
             app.validate();
             assert.strictEqual(app.spec.source.path, s.platform.argocd.path);
         });
 
         it("a schema violation is caught (the check can fail)", () => {
-            const broken = { ...v.rootApplicationSpec(s.platform, "apps-of-apps"), destination: "not-an-object" };
+            const broken = { ...v.rootApplicationSpec(s.platform.argocd, "apps-of-apps"), destination: "not-an-object" };
             assert.throws(() => new Application({ metadata: { name: "root" }, spec: broken }).validate());
         });
     });

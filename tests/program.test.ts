@@ -64,7 +64,8 @@ describe("the homelab program (under mocks)", () => {
         const custom = Object.fromEntries(Object.entries(types).filter(([t]) => !t.startsWith("homelab:")).sort());
         assert.deepStrictEqual(custom, Object.fromEntries(Object.entries(expected).sort()));
         assert.deepStrictEqual(Object.keys(types).filter(t => t.startsWith("homelab:")).sort(),
-            ["homelab:backup:EtcdBackupJob", "homelab:nas:Datasets", "homelab:platform:Platform", "homelab:talos:Cluster"]);
+            ["homelab:backup:EtcdBackupJob", "homelab:nas:Datasets", "homelab:platform:Certificates", "homelab:platform:GitOps", "homelab:platform:Ingress",
+                "homelab:platform:KubeletCertificates", "homelab:platform:Monitoring", "homelab:platform:Platform", "homelab:platform:Storage", "homelab:talos:Cluster"]);
     });
 
     it("renders each node's config from its role and layered patches, and bootstraps only the first control plane", async () => {

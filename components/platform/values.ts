@@ -78,12 +78,12 @@ export const letsEncryptServers = {
 
 /** A Let's Encrypt ClusterIssuer solving DNS-01 through Cloudflare for the homelab's zone. */
 export function clusterIssuerSpec(
-    environment: keyof typeof letsEncryptServers, platform: PlatformConfig, network: NetworkConfig, tokenSecret: string,
+    environment: keyof typeof letsEncryptServers, email: string, network: NetworkConfig, tokenSecret: string,
 ): Record<string, unknown> {
     return {
         acme: {
             server: letsEncryptServers[environment],
-            email: platform.letsEncrypt.email,
+            email,
             privateKeySecretRef: { name: `letsencrypt-${environment}-account` },
             solvers: [{
                 selector: { dnsZones: [network.domain] },
@@ -256,7 +256,15 @@ export function alertmanagerConfig(platform: PlatformConfig): Record<string, unk
     };
 }
 
-export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfig, grafanaSecret: string): Record<string, unknown> {
+/** Where Grafana's admin credentials and its volume come from. */
+export interface GrafanaWiring {
+    /** The Secret holding admin-user and admin-password. */
+    readonly adminSecret: string;
+    /** The StorageClass of its volume (the storage driver's). */
+    readonly storageClass: string;
+}
+
+export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfig, grafana: GrafanaWiring): Record<string, unknown> {
     const controlPlanes = cluster.nodes.filter(n => n.role === "controlplane").map(n => n.address);
     return {
         alertmanager: {
@@ -274,8 +282,8 @@ export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfi
         grafana: {
             // The subchart's ServiceMonitor lacks the `release` label Prometheus selects by.
             serviceMonitor: { labels: { ...scrapedByPrometheus } },
-            admin: { existingSecret: grafanaSecret, userKey: "admin-user", passwordKey: "admin-password" },
-            persistence: { enabled: true, storageClassName: platform.grafana.storageClass, size: platform.grafana.storageSize },
+            admin: { existingSecret: grafana.adminSecret, userKey: "admin-user", passwordKey: "admin-password" },
+            persistence: { enabled: true, storageClassName: grafana.storageClass, size: platform.grafana.storageSize },
             sidecar: { dashboards: { enabled: true, searchNamespace: "ALL" } },
         },
     };
@@ -292,10 +300,10 @@ export function argocdValues(adminPasswordBcrypt: string, adminPasswordMtime: st
 }
 
 /** The project workloads live in: any namespace but the platform's, no cluster-scoped objects. */
-export function workloadsProjectSpec(platform: PlatformConfig): Record<string, unknown> {
+export function workloadsProjectSpec(repoURL: string): Record<string, unknown> {
     return {
         description: "Workloads managed by GitOps; the platform belongs to Pulumi.",
-        sourceRepos: [platform.argocd.repoURL],
+        sourceRepos: [repoURL],
         destinations: [
             ...Object.values(platformNamespaces).map(ns => ({ server: "https://kubernetes.default.svc", namespace: `!${ns}` })),
             { server: "https://kubernetes.default.svc", namespace: "!kube-system" },
@@ -306,10 +314,10 @@ export function workloadsProjectSpec(platform: PlatformConfig): Record<string, u
 }
 
 /** The root app's project: it may only create Applications, in ArgoCD's own namespace. */
-export function appsOfAppsProjectSpec(platform: PlatformConfig): Record<string, unknown> {
+export function appsOfAppsProjectSpec(repoURL: string): Record<string, unknown> {
     return {
         description: "The root Application: child Applications only.",
-        sourceRepos: [platform.argocd.repoURL],
+        sourceRepos: [repoURL],
         destinations: [{ server: "https://kubernetes.default.svc", namespace: platformNamespaces.argocd }],
         clusterResourceWhitelist: [],
         namespaceResourceWhitelist: [{ group: "argoproj.io", kind: "Application" }],
@@ -317,10 +325,10 @@ export function appsOfAppsProjectSpec(platform: PlatformConfig): Record<string, 
 }
 
 /** The root Application (app of apps): every child Application lives under the configured path. */
-export function rootApplicationSpec(platform: PlatformConfig, project: string): Record<string, unknown> {
+export function rootApplicationSpec(argocd: PlatformConfig["argocd"], project: string): Record<string, unknown> {
     return {
         project,
-        source: { repoURL: platform.argocd.repoURL, path: platform.argocd.path, targetRevision: platform.argocd.targetRevision, directory: { recurse: true } },
+        source: { repoURL: argocd.repoURL, path: argocd.path, targetRevision: argocd.targetRevision, directory: { recurse: true } },
         destination: { server: "https://kubernetes.default.svc", namespace: platformNamespaces.argocd },
         syncPolicy: { automated: { prune: true, selfHeal: true } },
     };
