@@ -33,6 +33,8 @@ type controlPlane struct {
 	binDir string
 	state  stateStore
 	log    *slog.Logger
+	// source is what the kubelet stand-in reports the node as (set by the Simulator).
+	source nodeSource
 
 	mu      sync.Mutex
 	plan    *controlPlanePlan // nil until started
@@ -110,6 +112,15 @@ func (c *controlPlane) run(ctx context.Context, plan *controlPlanePlan) {
 
 	c.superviseInBackground(ctx, "kube-controller-manager", controllerManagerArgs(plan))
 
+	// The node's kubelet stand-in registers the Node and keeps it Ready (kubelet.go): without
+	// a Node no DaemonSet gets a Pod.
+	c.stopped.Add(1)
+
+	go func() {
+		defer c.stopped.Done()
+		c.runKubelet(ctx, plan)
+	}()
+
 	if plan.talosAPIAccess {
 		c.registerTalosCRDs(ctx, plan)
 	}
@@ -179,7 +190,14 @@ func apiServerArgs(plan *controlPlanePlan) []string {
 		"--service-account-issuer=" + plan.apiServerURL(),
 		"--service-cluster-ip-range=" + plan.serviceCIDRs,
 		"--authorization-mode=Node,RBAC",
+		// Talos's admission: NodeRestriction on top of the API server's default plugins, and
+		// the plugin configuration of cluster.apiServer.admissionControl (by default
+		// PodSecurity enforcing baseline). Secrets are encrypted at rest with the config's
+		// keys. Both files are rendered in apiserver_config.go
+		// (internal/app/machined/pkg/controllers/k8s/control_plane_static_pod.go manageAPIServer).
 		"--enable-admission-plugins=NodeRestriction",
+		"--admission-control-config-file=" + plan.file(admissionConfigFile),
+		"--encryption-provider-config=" + plan.file(encryptionConfigFile),
 		"--allow-privileged=true",
 		"--profiling=false",
 	}
@@ -215,8 +233,16 @@ func controllerManagerArgs(plan *controlPlanePlan) []string {
 		"--root-ca-file=" + plan.file("ca.crt"),
 		"--cluster-signing-cert-file=" + plan.file("ca.crt"),
 		"--cluster-signing-key-file=" + plan.file("ca.key"),
-		// Talos's controller set; node IPAM needs pod CIDRs for kubelets that do not exist here.
-		"--controllers=*,token-cleaner-controller,-node-ipam-controller",
+		// Talos's controller set: all default ones (deployment, replicaset, daemonset,
+		// statefulset, job, cronjob, node lifecycle, ...) plus the token cleaner, and node IPAM
+		// handing each Node a pod CIDR from cluster.network.podSubnets
+		// (internal/app/machined/pkg/controllers/k8s/control_plane_static_pod.go
+		// manageControllerManager).
+		"--controllers=*,token-cleaner-controller",
+		"--allocate-node-cidrs=true",
+		"--cluster-cidr=" + plan.podCIDRs,
+		"--service-cluster-ip-range=" + plan.serviceCIDRs,
+		"--configure-cloud-routes=false",
 		// A single instance: no need to wait out a previous run's lease after a restart.
 		"--leader-elect=false",
 		"--profiling=false",

@@ -21,10 +21,17 @@ type controlPlanePlan struct {
 	apiPort       int
 	clusterName   string
 	serviceCIDRs  string
+	podCIDRs      string
 	pkiDir        string
 	hasAggregator bool
 	// probe is an admin client identity for polling /readyz; kept in memory only.
 	probeCert tls.Certificate
+	// nodeName is the Node the kubelet stand-in registers ("" with
+	// machine.kubelet.skipNodeRegistration), nodeID the node's identity (state: node-identity)
+	// and kubeletCert the kubelet's system:node client certificate.
+	nodeName    string
+	nodeID      string
+	kubeletCert tls.Certificate
 	// talosAPIAccess: the config lets pods use the Talos API, so Talos's ServiceAccount type exists.
 	talosAPIAccess bool
 	caPool         *stdx509.CertPool
@@ -63,6 +70,7 @@ func planControlPlane(cfg config.Provider, ip net.IP, state stateStore) (*contro
 		apiPort:      port,
 		clusterName:  cluster.Name(),
 		serviceCIDRs: strings.Join(serviceCIDRs, ","),
+		podCIDRs:     strings.Join(cluster.Network().PodCIDRs(), ","),
 		pkiDir:       state.path("pki"),
 		caPool:       stdx509.NewCertPool(),
 	}
@@ -140,10 +148,23 @@ func planControlPlane(cfg config.Provider, ip net.IP, state stateStore) (*contro
 		plan.hasAggregator = true
 	}
 
+	// The API server's admission and encryption configuration, rendered as Talos renders them.
+	if files[admissionConfigFile], err = admissionControlConfig(cfg); err != nil {
+		return nil, fmt.Errorf("admission control config: %w", err)
+	}
+
+	if files[encryptionConfigFile], err = encryptionConfig(cfg); err != nil {
+		return nil, fmt.Errorf("encryption config: %w", err)
+	}
+
 	for name, data := range files {
 		if err = writeFileAtomic(plan.file(name), data); err != nil {
 			return nil, err
 		}
+	}
+
+	if err = planNode(plan, cfg, ip, state); err != nil {
+		return nil, err
 	}
 
 	probe, err := issueClusterCert(ca,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"runtime"
-	"strings"
 
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
@@ -80,16 +79,13 @@ func (s *Simulator) installedVersion(cfg config.Provider) string {
 		return s.opts.TalosVersion
 	}
 
-	if cfg != nil {
-		image := cfg.Machine().Install().Image()
-		// ghcr.io/siderolabs/installer:v1.11.5 -> v1.11.5; a digest-only reference has no tag.
-		if i := strings.LastIndex(image, ":"); i >= 0 && !strings.Contains(image[i:], "/") && !strings.Contains(image, "@") {
-			return image[i+1:]
-		}
+	// The Talos release this machinery module belongs to, for a config without an image tag.
+	if cfg == nil {
+		return gendata.VersionTag
 	}
 
-	// The Talos release this machinery module belongs to.
-	return gendata.VersionTag
+	// ghcr.io/siderolabs/installer:v1.11.5 -> v1.11.5; a digest-only reference has no tag.
+	return imageTag(cfg.Machine().Install().Image(), gendata.VersionTag)
 }
 
 // setVersion records the version the node runs, on disk first so a restart keeps it.

@@ -110,6 +110,7 @@ func New(opts Options, log *slog.Logger) (*Simulator, error) {
 		maintenanceTLS: maintenance,
 	}
 	s.cp = newControlPlane(ip, opts.KubeBinDir, state, log)
+	s.cp.source = func() (config.Provider, string) { return s.node().config, s.talosVersion() }
 
 	if err = s.restore(); err != nil {
 		return nil, err

@@ -20,6 +20,8 @@ import (
 //	talos-version        the Talos version the node runs: written at install (the first apply)
 //	                     and by Upgrade, so a re-applied config never changes it
 //	talos-version.staged an upgrade made with stage=true, promoted on the next start
+//	node-identity        the node's random identity (Talos's cluster.Identity NodeID), from
+//	                     which a config without a hostname gets its stable hostname
 //	etcd/                etcd's data directory
 //	pki/                 certificates and kubeconfigs issued for the control-plane processes
 //	*.log                the control-plane processes' output
@@ -33,6 +35,7 @@ const (
 	bootstrappedFile  = "bootstrapped"
 	versionFile       = "talos-version"
 	stagedVersionFile = "talos-version.staged"
+	nodeIdentityFile  = "node-identity"
 )
 
 func newStateStore(dir string) (stateStore, error) {
