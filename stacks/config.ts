@@ -37,6 +37,10 @@ export const nodeSchema = z.object({
     /** Address of the node's Talos API (and, for control planes, its Kubernetes API). */
     address: ipv4,
     role: z.enum(["controlplane", "worker"]),
+    /** Where Prometheus scrapes this control plane's etcd, controller-manager and scheduler, if not
+     * at `address` (the API server refuses loopback addresses in Endpoints: the lab's nodes are on
+     * loopback, so the lab names a documentation address Prometheus never reaches). */
+    metricsAddress: ipv4.optional(),
     /** Disk Talos installs itself onto. */
     installDisk: z.string().regex(/^\/dev\/[A-Za-z0-9/_-]+$/, { message: "is not a device path such as /dev/sda" }),
     /** Patches for this node only, applied after the cluster and role patches. */
@@ -117,7 +121,7 @@ export const nasSchema = z.object({
     /** Run zfs through passwordless sudo (a non-root user on TrueNAS SCALE). */
     sudo: z.boolean().default(true),
     /** TrueNAS SCALE keeps zfs in /usr/sbin, which is not on a non-interactive PATH. */
-    zfsPath: z.string().regex(/^\/[A-Za-z0-9_.\/-]+$/, { message: "is not an absolute path" }).default("/usr/sbin/zfs"),
+    zfsPath: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, { message: "is not an absolute path" }).default("/usr/sbin/zfs"),
     pool: z.string().superRefine((name, ctx) => {
         const problem = zfsDatasetNameProblem(name);
         if (problem || name.includes("/")) {
@@ -207,7 +211,7 @@ export const platformSchema = z.object({
     }).strict().default({}),
     /** democratic-csi's driver image (the chart's default is `latest`, whatever master is). */
     democraticCsi: z.object({
-        image: z.string().regex(/^[a-z0-9.\/-]+(:v?\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})$/, {
+        image: z.string().regex(/^[a-z0-9./-]+(:v?\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})$/, {
             message: "is not an image pinned to a release tag (v1.9.3) or a digest (@sha256:...)",
         }),
     }).strict(),

@@ -265,7 +265,7 @@ export interface GrafanaWiring {
 }
 
 export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfig, grafana: GrafanaWiring): Record<string, unknown> {
-    const controlPlanes = cluster.nodes.filter(n => n.role === "controlplane").map(n => n.address);
+    const controlPlanes = cluster.nodes.filter(n => n.role === "controlplane").map(n => n.metricsAddress ?? n.address);
     return {
         alertmanager: {
             config: alertmanagerConfig(platform),
