@@ -67,7 +67,7 @@ function freshLab(): void {
 function scale(nodes: number, datasets: number): { nodes: number; datasets: number; resources: number; ms: number; heapMB: number } {
     const r = must(`evaluation with ${nodes} nodes, ${datasets} datasets`,
         timed("ts-node", ["--transpile-only", "bench/evaluate.ts", String(nodes), String(datasets)]));
-    return JSON.parse(r.out.trim().split("\n").filter(l => l.startsWith("{")).pop()!);
+    return JSON.parse(r.out.trim().split("\n").filter(l => l.startsWith("{")).pop()!) as ReturnType<typeof scale>;
 }
 
 function table(rows: (string | number)[][]): string {

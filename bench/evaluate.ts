@@ -9,7 +9,7 @@ import { clone, rawStackConfig } from "../tests/stackfiles";
 
 /** The lab's config grown to `nodes` nodes (3 control planes behind a VIP past one) and `datasets` datasets. */
 export function scaledConfig(nodes: number, datasets: number): StackConfig {
-    const raw = clone(rawStackConfig("lab")) as any;
+    const raw = clone(rawStackConfig("lab")) as { cluster: Record<string, unknown> & { nodes: Record<string, unknown>[] }; nas: { pool: string; datasets: unknown[] } };
     if (nodes > 1) {
         const template = raw.cluster.nodes[0];
         raw.cluster.vip = "127.0.30.9";
@@ -18,7 +18,7 @@ export function scaledConfig(nodes: number, datasets: number): StackConfig {
             ...template, name: `bench-n${i}`, address: `127.0.30.${10 + i}`, role: i < 3 ? "controlplane" : "worker",
         }));
     }
-    const base: unknown[] = raw.nas.datasets;
+    const base = raw.nas.datasets;
     raw.nas.datasets = [...base, ...Array.from({ length: Math.max(0, datasets - base.length) },
         (_, i) => ({ name: `${raw.nas.pool}/bench-${i}`, properties: { quota: "1G" } }))];
     const secrets = Object.fromEntries(Object.keys(secretKeys).map(k => [k, pulumi.secret(`bench-${k}`)])) as unknown as StackSecrets;

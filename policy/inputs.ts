@@ -9,10 +9,10 @@
 import { Secret } from "@pulumi/policy";
 import { unknownInput } from "./rules";
 
-// Internal modules of @pulumi/policy 1.x.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// Internal modules of @pulumi/policy 1.x: no typings, and their exports are patched below.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped internals, mutated in place
 const deserialize = require("@pulumi/policy/deserialize") as { deserializeProperties: (s: unknown, keepSecrets: boolean) => unknown };
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped internals
 const proxy = require("@pulumi/policy/proxy") as Record<string, string>;
 
 /** The SDK's stand-ins for values a preview cannot know yet. */

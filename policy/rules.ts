@@ -60,12 +60,13 @@ export function pinnedVersions(r: ResourceView): string[] {
     if (r.type === helmRelease) {
         const version = r.props.version;
         if (typeof version !== "string" || !exactVersion.test(version)) {
-            return [`Helm release ${r.name} installs chart ${String(r.props.chart)} at ${version === undefined || version === "" ? "no version (whatever is newest)" : `"${String(version)}"`}: pin an exact chart version`];
+            return [`Helm release ${r.name} installs chart ${String(r.props.chart)} at ${version === undefined || version === "" ? "no version (whatever is newest)" : JSON.stringify(version)}: pin an exact chart version`];
         }
         return [];
     }
     if (r.type === configurationApply) {
-        const texts = [r.props.machineConfigurationInput, ...(Array.isArray(r.props.configPatches) ? r.props.configPatches : [])];
+        const patches: unknown[] = Array.isArray(r.props.configPatches) ? r.props.configPatches : [];
+        const texts = [r.props.machineConfigurationInput, ...patches];
         const images = texts.filter((t): t is string => typeof t === "string")
             .flatMap(t => [...t.matchAll(/\bimage"?\s*:\s*"?([^\s",}]+)/g)].map(m => m[1]));
         return [...new Set(images)].filter(i => !isPinnedImage(i))
@@ -169,7 +170,7 @@ export function loadBalancersAtIngress(r: ResourceView, settings: PolicySettings
         const spec = r.props.spec as Record<string, unknown> | undefined;
         const namespace = (r.props.metadata as Record<string, unknown> | undefined)?.namespace ?? "default";
         if (spec?.type === "LoadBalancer" && namespace !== unknownInput && namespace !== settings.ingressNamespace) {
-            return [`Service ${r.name} in namespace ${String(namespace)} is a LoadBalancer: only the ingress (${settings.ingressNamespace}) takes a pool address; route through it instead`];
+            return [`Service ${r.name} in namespace ${typeof namespace === "string" ? namespace : JSON.stringify(namespace)} is a LoadBalancer: only the ingress (${settings.ingressNamespace}) takes a pool address; route through it instead`];
         }
     }
     if (r.type === helmRelease && r.props.namespace !== unknownInput && r.props.namespace !== settings.ingressNamespace) {

@@ -144,11 +144,11 @@ export const zfsPropertyRules: Readonly<Record<string, { describe: string; test:
     acltype: { describe: "off, posix or nfsv4", test: v => /^(off|noacl|posix|posixacl|nfsv4)$/.test(v) },
     canmount: { describe: "on, off or noauto", test: v => /^(on|off|noauto)$/.test(v) },
     copies: { describe: "1, 2 or 3", test: v => /^[123]$/.test(v) },
-    mountpoint: { describe: "an absolute path, none or legacy", test: v => /^(none|legacy|\/[A-Za-z0-9_.\/-]*)$/.test(v) },
+    mountpoint: { describe: "an absolute path, none or legacy", test: v => /^(none|legacy|\/[A-Za-z0-9_./-]*)$/.test(v) },
 };
 
 export const userPropertyPattern = /^[a-z0-9_.-]+:[a-z0-9_.:-]+$/;
-export const safeUserPropertyValue = /^[A-Za-z0-9_.:\/,=@+-]*$/;
+export const safeUserPropertyValue = /^[A-Za-z0-9_.:/,=@+-]*$/;
 
 // --- SSH host keys ----------------------------------------------------------------------------
 

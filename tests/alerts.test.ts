@@ -61,7 +61,7 @@ function promtool(...args: string[]): { status: number; out: string } {
     return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 
-describe("alerting rules, through promtool", () => {
+describe("alerting rules, through promtool @tools", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "alerts-"));
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -125,7 +125,7 @@ describe("alerting rules, through promtool", () => {
     });
 });
 
-describe("Alertmanager routes and receivers", () => {
+describe("Alertmanager routes and receivers @tools", () => {
     const platform = (alerting: Record<string, unknown>) => {
         const raw = clone(rawStackConfig("lab")) as any;
         raw.platform.alerting = alerting;

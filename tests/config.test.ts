@@ -2,7 +2,6 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as yaml from "js-yaml";
-import * as os from "os";
 import * as path from "path";
 import { ConfigError, networkIsolated, parseStackSettings, policyConfig } from "../stacks/config";
 import { clone, rawStackConfig, root } from "./stackfiles";
@@ -146,21 +145,29 @@ describe("network isolation and policy settings, from the stack file (fail close
             assert.strictEqual(networkIsolated(file(value)), false, value);
         }
     });
+});
 
-    it("the wrappers' guard reads the file the same way", () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "guard-"));
+describe("the wrappers' stack guard @tools", () => {
+    it("isolates every stack whose file does not say false, through the shell function the wrappers call", () => {
+        // A stack file of its own in the repository, as the wrappers find them.
+        const file = path.join(root, "Pulumi.guard-test.yaml");
+        const isolated = () => execFileSync("bash", ["-c",
+            "source toolchain/env.sh && source toolchain/isolation.sh && if stack_is_isolated guard-test; then echo isolated; else echo open; fi"],
+        { cwd: root, encoding: "utf8", env: { ...process.env, HOMELAB_ALLOW_NETWORK: "" } }).trim();
         try {
-            for (const [value, expected] of [["true # comment", "isolated"], ["True", "isolated"], ['"true"', "isolated"], ["false", "open"]]) {
-                const f = path.join(dir, "Pulumi.x.yaml");
-                fs.writeFileSync(f, `config:\n  homelab:isolateNetwork: ${value}\n`);
-                const out = execFileSync("ts-node", ["--transpile-only", path.join(root, "tools/stack-guard.ts"), f], { encoding: "utf8" });
-                assert.strictEqual(out.trim(), expected, value);
+            for (const [value, expected] of [["true # on the LAN only", "isolated"], ["True", "isolated"], ['"true"', "isolated"], ["false", "open"]]) {
+                fs.writeFileSync(file, `config:\n  homelab:isolateNetwork: ${value}\n`);
+                assert.strictEqual(isolated(), expected, value);
             }
+            fs.writeFileSync(file, "config: {}\n");
+            assert.strictEqual(isolated(), "isolated", "no key");
         } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
+            fs.rmSync(file, { force: true });
         }
     });
+});
 
+describe("policy settings from the stack's config", () => {
     it("allowDestroy on a dataset is what the datasets-protected policy is told", () => {
         const raw = clone(rawStackConfig("lab")) as any;
         raw.nas.datasets.push({ name: "default/scratch", allowDestroy: true });

@@ -7,6 +7,7 @@ import { rawStackConfig } from "./stackfiles";
 
 // The models are ES modules only; TypeScript compiling to CommonJS would turn import() into
 // require(), so the import is made at run time.
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- a real dynamic import under CommonJS
 const importESM = new Function("specifier", "return import(specifier)") as (s: string) => Promise<any>;
 type Model = new (data: object) => { validate(): void; spec: any };
 let ClusterIssuer: Model, AppProject: Model, Application: Model;

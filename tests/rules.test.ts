@@ -61,7 +61,7 @@ describe("ZFS name rules", () => {
     });
 });
 
-describe("pinned SSH host keys", () => {
+describe("pinned SSH host keys, against ssh-keygen @tools", () => {
     // ssh-keygen is the independent oracle: what it writes is what ssh-keyscan prints for a NAS.
     const generated = (type: string, bits?: number) => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostkey-"));

@@ -48,7 +48,7 @@ describe("secrets in Age mode @engine", function () {
         // Give the stack the lab's shape (non-secret config), then its secrets, through Age.
         const doc = yaml.load(fs.readFileSync(stackFile, "utf8")) as any;
         const lab = yaml.load(fs.readFileSync(path.join(root, "Pulumi.lab.yaml"), "utf8")) as any;
-        doc.config = Object.fromEntries(Object.entries(lab.config).filter(([, v]) => !(v && typeof v === "object" && "secure" in (v as object))));
+        doc.config = Object.fromEntries(Object.entries(lab.config).filter(([, v]) => !(v && typeof v === "object" && "secure" in v)));
         fs.writeFileSync(stackFile, yaml.dump(doc, { lineWidth: -1 }));
         for (const key of ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken", "alertingSecret"]) {
             const r = as(1, "pulumi", "config", "set", "--secret", `homelab:${key}`, `age-test-${key}`, "--stack", stack);

@@ -15,7 +15,7 @@ function actionlint(...files: string[]): { status: number; out: string } {
     return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 
-describe("CI workflows", () => {
+describe("CI workflows @tools", () => {
     const files = fs.readdirSync(workflows).filter(f => /\.ya?ml$/.test(f)).map(f => path.join(workflows, f));
 
     it("pass actionlint, shell steps included", () => {

@@ -76,7 +76,7 @@ export function resolvePointer(doc: unknown, pointer: string): string {
             node = node[i];
         } else if (node !== null && typeof node === "object") {
             if (!Object.prototype.hasOwnProperty.call(node, segment)) {
-                const keys = Object.keys(node as object);
+                const keys = Object.keys(node);
                 throw new ImportError(`${pointer}: ${here} has no key "${segment}" (it has: ${keys.join(", ") || "nothing"})`);
             }
             node = (node as Record<string, unknown>)[segment];

@@ -4,7 +4,8 @@
 //   releases  each Helm release in the stack's state is deployed, per Helm's own release Secret;
 //   datasets  each configured dataset exists on the NAS (one SSH session, host key pinned).
 // Prints one line per check; exits 1 when any fails.
-import { kubeFrom, kubeRequest, pulumi, secretConfig, secretOutput, shellQuote, sshRun, stackSettings } from "./stack-access";
+import { shellQuote, zfsCommand } from "../components/nas/zfs";
+import { itemNames, kubeFrom, kubeRequest, pulumi, secretConfig, secretOutput, sshRun, stackSettings } from "./stack-access";
 
 async function main(stack: string): Promise<number> {
     const settings = stackSettings(stack);
@@ -24,7 +25,8 @@ async function main(stack: string): Promise<number> {
         return `${kube.server.origin} is ready`;
     });
 
-    const state = JSON.parse(pulumi(["stack", "export", "--stack", stack])) as { deployment: { resources?: any[] } };
+    const state = JSON.parse(pulumi(["stack", "export", "--stack", stack])) as
+        { deployment: { resources?: { type: string; outputs?: { name?: string; namespace?: string } }[] } };
     const releases = (state.deployment.resources ?? []).filter(r => r.type === "kubernetes:helm.sh/v3:Release")
         .map(r => ({ name: String(r.outputs?.name), namespace: String(r.outputs?.namespace) }));
     await check("releases", async () => {
@@ -33,7 +35,7 @@ async function main(stack: string): Promise<number> {
         for (const { name, namespace } of releases) {
             const selector = encodeURIComponent(`owner=helm,name=${name},status=deployed`);
             const r = await kubeRequest(kube, "GET", `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets?labelSelector=${selector}`);
-            if (r.status !== 200 || (JSON.parse(r.body).items ?? []).length === 0) notDeployed.push(`${namespace}/${name}`);
+            if (r.status !== 200 || itemNames(r.body).length === 0) notDeployed.push(`${namespace}/${name}`);
         }
         if (notDeployed.length > 0) throw new Error(`not deployed: ${notDeployed.join(", ")}`);
         return `${releases.length} deployed`;
@@ -41,7 +43,7 @@ async function main(stack: string): Promise<number> {
 
     await check("datasets", async () => {
         const nas = settings.nas;
-        const zfs = `${nas.sudo ? "sudo -n " : ""}${shellQuote(nas.zfsPath)}`;
+        const zfs = zfsCommand(nas);
         const script = nas.datasets.map(d => `${zfs} list -H -o name ${shellQuote(d.name)} >/dev/null 2>&1 || echo ${shellQuote(d.name)}`).join("; ");
         const missing = (await sshRun(nas, secretConfig(stack, "nasSshPrivateKey"), script)).toString().split("\n").filter(Boolean);
         if (missing.length > 0) throw new Error(`missing on ${nas.host}: ${missing.join(", ")}`);

@@ -4,12 +4,11 @@
 // toolchain/run-for-stack.sh, so the passphrase is resolved and an isolated stack stays isolated.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import { KubeConfig } from "@kubernetes/client-node";
 import * as https from "https";
 import * as yaml from "js-yaml";
 import * as path from "path";
-import type { Readable } from "stream";
 import { configNamespace, parseStackSettings, StackSettings, structuredConfigOf } from "../stacks/config";
-import { pinnedHostKey } from "../stacks/rules";
 
 export const root = path.resolve(__dirname, "..");
 
@@ -30,28 +29,25 @@ export const secretConfig = (stack: string, key: string) => pulumi(["config", "g
 
 // --- the API server ------------------------------------------------------------------------
 
-export interface Kube { server: URL; ca: Buffer; cert: Buffer; key: Buffer }
+/** A cluster as the stack's kubeconfig describes it, read by the Kubernetes client library. */
+export interface Kube { readonly config: KubeConfig; readonly server: URL }
 
 export function kubeFrom(kubeconfig: string): Kube {
-    const kc = yaml.load(kubeconfig) as any;
-    const cluster = kc.clusters[0].cluster;
-    const user = kc.users[0].user;
-    return {
-        server: new URL(cluster.server),
-        ca: Buffer.from(cluster["certificate-authority-data"], "base64"),
-        cert: Buffer.from(user["client-certificate-data"], "base64"),
-        key: Buffer.from(user["client-key-data"], "base64"),
-    };
+    const config = new KubeConfig();
+    config.loadFromString(kubeconfig);
+    const cluster = config.getCurrentCluster();
+    if (cluster === null) throw new Error("the kubeconfig names no current cluster");
+    return { config, server: new URL(cluster.server) };
 }
 
-export function kubeRequest(kube: Kube, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: string }> {
+/** One request to the API server with the kubeconfig's credentials; any path (`/readyz` too). */
+export async function kubeRequest(kube: Kube, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: string }> {
+    const options: https.RequestOptions = { method, timeout: 10_000, headers: body === undefined ? {} : { "content-type": "application/json" } };
+    await kube.config.applyToHTTPSOptions(options);
     return new Promise((resolve, reject) => {
-        const req = https.request(new URL(urlPath, kube.server), {
-            method, ca: kube.ca, cert: kube.cert, key: kube.key, timeout: 10_000,
-            headers: body === undefined ? {} : { "content-type": "application/json" },
-        }, res => {
+        const req = https.request(new URL(urlPath, kube.server), options, res => {
             let text = "";
-            res.on("data", d => { text += d; });
+            res.on("data", (d: Buffer) => { text += d.toString(); });
             res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
         });
         req.on("timeout", () => req.destroy(new Error("timed out")));
@@ -60,44 +56,12 @@ export function kubeRequest(kube: Kube, method: string, urlPath: string, body?: 
     });
 }
 
-// --- the NAS -----------------------------------------------------------------------------
-
-export interface NasTarget { host: string; port: number; user: string; hostKey: string }
-
-/**
- * Runs a script on the NAS over one SSH session that accepts only the pinned host key; `input`
- * is streamed to its stdin. Resolves with stdout (bytes), rejects with the exit status and stderr.
- */
-export function sshRun(nas: NasTarget, privateKey: string, script: string, input?: Readable): Promise<Buffer> {
-    const { Client } = require("ssh2") as typeof import("ssh2");
-    const pinned = pinnedHostKey(nas.hostKey);
-    return new Promise((resolve, reject) => {
-        const conn = new Client();
-        conn.on("ready", () => conn.exec(script, (err, stream) => {
-            if (err) { conn.end(); return reject(err); }
-            const out: Buffer[] = [];
-            let errText = "";
-            stream.on("data", (d: Buffer) => { out.push(d); });
-            stream.stderr.on("data", (d: Buffer) => { errText += d.toString(); });
-            stream.on("exit", (code: number | null) => {
-                conn.end();
-                if (code === 0) resolve(Buffer.concat(out));
-                else reject(new Error(`on ${nas.host} (exit ${code}): ${errText.trim().split("\n").pop() ?? ""}`));
-            });
-            if (input) {
-                input.on("error", e => { stream.destroy(); conn.end(); reject(e); });
-                input.pipe(stream);
-            } else {
-                stream.end();
-            }
-        }));
-        conn.on("error", (e: Error) => reject(new Error(`ssh ${nas.user}@${nas.host}:${nas.port}: ${e.message}`)));
-        conn.connect({ host: nas.host, port: nas.port, username: nas.user, privateKey, readyTimeout: 15_000,
-            // Only the pinned key's type is offered, so the NAS presents that key.
-            algorithms: { serverHostKey: [pinned.algorithm as import("ssh2").ServerHostKeyAlgorithm] },
-            hostVerifier: (k: Buffer) => k.equals(pinned.blob) });
-    });
+/** `namespace/name` (or `name`) of each item of a list the API server returned. */
+export function itemNames(listBody: string): string[] {
+    const list = JSON.parse(listBody) as { items?: { metadata: { name: string; namespace?: string } }[] };
+    return (list.items ?? []).map(i => [i.metadata.namespace, i.metadata.name].filter(Boolean).join("/")).sort();
 }
 
-/** A word for the remote shell, whatever it holds. */
-export { shellWord as shellQuote } from "../components/backup/remote";
+// --- the NAS -----------------------------------------------------------------------------
+
+export { NasTarget, sshRun } from "../components/nas/ssh";

@@ -26,8 +26,12 @@ export interface StoreStepConfig {
  * The store step, run by node in the job's pod (and by the tests, against the lab NAS): sends
  * the snapshot talosctl wrote, then deletes what the retention rule no longer keeps.
  */
+// eslint-disable-next-line @typescript-eslint/require-await -- async: its errors become the rejection the runner reports
 export async function storeStep(): Promise<void> {
+    // Required in the body: this function is serialized and runs alone in the job's pod.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { execFileSync } = require("child_process") as typeof import("child_process");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require("fs") as typeof import("fs");
     const cfg = JSON.parse(process.env.ETCD_BACKUP_CONFIG ?? "") as StoreStepConfig;
     const ssh = (script: string, input?: Buffer) => execFileSync("ssh", [

@@ -1,7 +1,8 @@
 // How etcd snapshots are stored on the NAS: their names, and the shell the NAS runs to store,
 // list and prune them. Shared by the laptop command (tools/etcd-backup.ts, over ssh2) and the
 // in-cluster job (components/backup/job.ts, over OpenSSH), so both keep one layout and one
-// retention rule. Everything here is self-contained: the job ships these functions as code.
+// retention rule. The job ships these functions as code (with the zfs helpers they call).
+import { shellQuote, zfsCommand } from "../nas/zfs";
 
 export interface SnapshotStore {
     /** Run privileged commands through `sudo -n` (a non-root NAS user). */
@@ -25,15 +26,9 @@ export function snapshotName(t: Date): string {
     return `etcd-${t.toISOString().slice(0, 19).replace(/:/g, "-")}Z.db`;
 }
 
-/** A word for the remote shell, whatever it holds. */
-export function shellWord(s: string): string {
-    return `'${s.replace(/'/g, "'\\''")}'`;
-}
-
 /** The start of every script: strict mode, and $mp set to the dataset's mountpoint. */
 function preamble(store: SnapshotStore): string {
-    const sudo = store.sudo ? "sudo -n " : "";
-    return `set -eu\nmp=$(${sudo}${shellWord(store.zfsPath)} get -H -o value mountpoint ${shellWord(store.dataset)})\n`;
+    return `set -eu\nmp=$(${zfsCommand(store)} get -H -o value mountpoint ${shellQuote(store.dataset)})\n`;
 }
 
 /**

@@ -6,7 +6,7 @@
 // so `up --refresh` re-runs that one dataset's ensure script and restores it. A no-op `up`
 // (without refresh) makes no SSH connection at all.
 import * as pulumi from "@pulumi/pulumi";
-import { pinnedHostKey } from "../../stacks/rules";
+import { sshRun } from "./ssh";
 import { driftedProperties, parseProperties, readPropertiesScript } from "./zfs";
 
 /** How the sentinel reaches the NAS: the same pinned host key and user as the commands. */
@@ -32,40 +32,8 @@ interface SentinelState extends SentinelConnection {
 
 /** Reads the dataset's managed properties over one read-only SSH session (null: no dataset). */
 export async function observe(s: SentinelConnection & Pick<SentinelState, "dataset" | "desired">): Promise<Record<string, string> | null> {
-    // Required here, not at the top: this function runs inside the dynamic provider's process.
-    const { Client } = require("ssh2") as typeof import("ssh2");
-    // Only the pinned type is offered, as the command provider does: a NAS with RSA, ECDSA and
-    // ed25519 keys then presents the pinned one (ssh2 would otherwise pick its own favourite).
-    const pinned = pinnedHostKey(s.hostKey);
     const script = readPropertiesScript({ sudo: s.sudo, zfsPath: s.zfsPath }, s.dataset, Object.keys(s.desired));
-    const output = await new Promise<string>((resolve, reject) => {
-        const conn = new Client();
-        const timer = setTimeout(() => { conn.end(); reject(new Error(`ssh ${s.host}:${s.port}: timed out`)); }, 30_000);
-        conn.on("ready", () => {
-            conn.exec(script, (err, stream) => {
-                if (err) {
-                    clearTimeout(timer);
-                    conn.end();
-                    return reject(err);
-                }
-                let out = "";
-                stream.on("data", (d: Buffer) => { out += d.toString(); });
-                stream.stderr.on("data", () => undefined);
-                stream.on("close", () => { clearTimeout(timer); conn.end(); resolve(out); });
-            });
-        });
-        conn.on("error", (err: Error) => { clearTimeout(timer); reject(new Error(`ssh ${s.user}@${s.host}:${s.port}: ${err.message}`)); });
-        conn.connect({
-            host: s.host,
-            port: s.port,
-            username: s.user,
-            privateKey: s.privateKey,
-            readyTimeout: 20_000,
-            algorithms: { serverHostKey: [pinned.algorithm as import("ssh2").ServerHostKeyAlgorithm] },
-            hostVerifier: (key: Buffer) => key.equals(pinned.blob),
-        });
-    });
-    const props = parseProperties(output);
+    const props = parseProperties((await sshRun(s, s.privateKey, script)).toString());
     if (props === undefined) {
         return null;
     }
@@ -74,29 +42,30 @@ export async function observe(s: SentinelConnection & Pick<SentinelState, "datas
 }
 
 const sentinelProvider: pulumi.dynamic.ResourceProvider = {
-    async create(inputs: SentinelState) {
+    create(inputs: SentinelState) {
         // The dataset's command is about to make the NAS match: record the desired values.
-        return { id: inputs.dataset, outs: { ...inputs, observed: inputs.desired, generation: 0 } };
+        return Promise.resolve({ id: inputs.dataset, outs: { ...inputs, observed: inputs.desired, generation: 0 } });
     },
     async read(id: string, props: SentinelState) {
         return { id, props: { ...props, observed: await observe(props) } };
     },
-    async diff(_id: string, olds: SentinelState, news: SentinelState) {
+    diff(_id: string, olds: SentinelState, news: SentinelState) {
         const drift = driftedProperties(news.desired, olds.observed ?? undefined);
         const connectionChanged = (["host", "port", "user", "hostKey", "privateKey", "sudo", "zfsPath"] as const)
             .some(k => olds[k] !== news[k]);
-        return {
+        return Promise.resolve({
             changes: drift.length > 0 || connectionChanged,
             replaces: olds.dataset !== news.dataset ? ["dataset"] : [],
             deleteBeforeReplace: false,
-        };
+        });
     },
-    async update(_id: string, olds: SentinelState, news: SentinelState) {
+    update(_id: string, olds: SentinelState, news: SentinelState) {
         const drifted = driftedProperties(news.desired, olds.observed ?? undefined).length > 0;
-        return { outs: { ...news, observed: news.desired, generation: olds.generation + (drifted ? 1 : 0) } };
+        return Promise.resolve({ outs: { ...news, observed: news.desired, generation: olds.generation + (drifted ? 1 : 0) } });
     },
-    async delete() {
+    delete() {
         // Nothing on the NAS belongs to the sentinel.
+        return Promise.resolve();
     },
 };
 

@@ -16,9 +16,9 @@ export function loadDashboards(dir = dashboardsDir): Dashboard[] {
         const text = fs.readFileSync(path.join(dir, file), "utf8");
         let doc: { uid?: unknown; title?: unknown; panels?: { datasource?: { uid?: string } }[] };
         try {
-            doc = JSON.parse(text);
+            doc = JSON.parse(text) as typeof doc;
         } catch (e) {
-            throw new Error(`dashboards/${file}: not JSON: ${(e as Error).message}`);
+            throw new Error(`dashboards/${file}: not JSON: ${(e as Error).message}`, { cause: e });
         }
         if (typeof doc.uid !== "string" || !/^[a-z0-9-]{1,40}$/.test(doc.uid) || typeof doc.title !== "string") {
             throw new Error(`dashboards/${file}: needs a uid (lowercase letters, digits, '-', at most 40) and a title`);
