@@ -267,7 +267,7 @@ describe("the lab, end to end @engine @lab", function () {
         assert.deepStrictEqual(steps.filter(st => /replace|delete/.test(st.op)).map(st => st.urn), []);
     });
 
-    it("rolls a Talos version bump onto the node with talos-upgrade, in place, and back", () => {
+    it("rolls a Talos version bump onto the node with talos-ops upgrade, in place, and back", () => {
         const bumped = withClusterVersion("v1.11.6");
         const upgrades = () => labLogLines("talos.log", /msg=rpc.*MachineService\/Upgrade.*code=OK/);
         const before = upgrades();

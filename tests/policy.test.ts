@@ -43,8 +43,8 @@ describe("policy rules", () => {
         assert.deepStrictEqual(noPlaintextSecrets(release({ values })).map(m => m.replace(/:.*/, "")), ["r"]);
         assert.match(noPlaintextSecrets(release({ values }))[0], /values\.configs\.secret\.argocdServerAdminPassword/);
         assert.deepStrictEqual(noPlaintextSecrets(view("kubernetes:helm.sh/v3:Release", { values }, ["values.configs.secret.argocdServerAdminPassword"])), []);
-        assert.strictEqual(noPlaintextSecrets(view("command:local:Command", { create: "talos-upgrade", stdin: "context: lab" })).length, 1);
-        assert.deepStrictEqual(noPlaintextSecrets(view("command:local:Command", { create: "talos-upgrade", stdin: "context: lab" }, ["stdin"])), []);
+        assert.strictEqual(noPlaintextSecrets(view("command:local:Command", { create: "talos-ops upgrade", stdin: "context: lab" })).length, 1);
+        assert.deepStrictEqual(noPlaintextSecrets(view("command:local:Command", { create: "talos-ops upgrade", stdin: "context: lab" }, ["stdin"])), []);
     });
 
     it("datasets-protected: a managed dataset with a delete script is refused unless allowed by name", () => {

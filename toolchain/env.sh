@@ -21,7 +21,7 @@ export GOTOOLCHAIN=local
 export HOMELAB_PULUMI_BIN="$HOMELAB_CACHE/bin/pulumi-v$PULUMI_VERSION"
 export HOMELAB_PROVIDER_BIN="$HOMELAB_CACHE/bin/providers"
 export PULUMI_HOME="${PULUMI_HOME:-$HOMELAB_CACHE/pulumi-home}"
-# Our own tools the program runs (talos-upgrade), built by set-up.
+# Our own tools the program and the npm scripts run (talos-ops), built by set-up.
 export HOMELAB_TOOLS_BIN="$HOMELAB_CACHE/bin/tools"
 export PATH="$HOMELAB_PULUMI_BIN:$HOMELAB_TOOLS_BIN:$HOMELAB_ROOT/node_modules/.bin:$PATH"
 

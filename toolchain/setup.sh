@@ -84,15 +84,18 @@ for name in "${HOMELAB_PROVIDERS[@]}"; do
   fi
 done
 
-# The Talos upgrade tool the stack runs once per node when the Talos version changes.
-upgrade_src="$HOMELAB_ROOT/toolchain/talos-upgrade"
-if [[ -f "$upgrade_src/build.sh" ]]; then
-  upgrade_stamp="$(cat "$upgrade_src"/go.sum "$upgrade_src"/*.go 2>/dev/null | sha256sum | cut -c1-16)"
-  if [[ "$(cat "$HOMELAB_TOOLS_BIN/talos-upgrade.stamp" 2>/dev/null)" != "$upgrade_stamp" ]]; then
-    step "building talos-upgrade"
-    bash "$upgrade_src/build.sh" "$HOMELAB_TOOLS_BIN/talos-upgrade"
-    echo "$upgrade_stamp" >"$HOMELAB_TOOLS_BIN/talos-upgrade.stamp"
+# The Talos operations tool: the stack runs `talos-ops upgrade` once per node when the Talos
+# version changes; `npm run etcd-backup` / `etcd-restore` run its etcd commands.
+ops_src="$HOMELAB_ROOT/toolchain/talos-ops"
+if [[ -f "$ops_src/build.sh" ]]; then
+  ops_stamp="$(cat "$ops_src"/go.sum "$ops_src"/*.go 2>/dev/null | sha256sum | cut -c1-16)"
+  if [[ "$(cat "$HOMELAB_TOOLS_BIN/talos-ops.stamp" 2>/dev/null)" != "$ops_stamp" ]]; then
+    step "building talos-ops"
+    bash "$ops_src/build.sh" "$HOMELAB_TOOLS_BIN/talos-ops"
+    echo "$ops_stamp" >"$HOMELAB_TOOLS_BIN/talos-ops.stamp"
   fi
+  # The tool it replaces: no stale binary on PATH answers for a command that was not renamed.
+  rm -f "$HOMELAB_TOOLS_BIN/talos-upgrade" "$HOMELAB_TOOLS_BIN/talos-upgrade.stamp"
 fi
 
 # Third-party Go tools, each built from its own module at the version pinned in versions.env

@@ -10,11 +10,18 @@
 // (components/backup/retention.ts) no longer keeps.
 // Restore: the snapshot comes back over SSH, goes to the node with EtcdRecover, and
 // Bootstrap(recover_etcd) starts etcd from it; the API server then serves what the snapshot held.
+// The Talos calls are toolchain/talos-ops's (on Talos's own client library, built by set-up onto
+// PATH), with the talosconfig on its stdin.
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as readline from "readline";
+import { PassThrough, Readable } from "stream";
 import { snapshotsToKeep } from "../components/backup/retention";
 import { listScript, pruneScript, readScript, snapshotName, snapshotsIn, SnapshotStore, storeScript, takenAt } from "../components/backup/remote";
 import { StackSettings } from "../stacks/config";
 import { kubeFrom, kubeRequest, secretConfig, secretOutput, sshRun, stackSettings } from "./stack-access";
-import { bootstrapRecover, etcdRecover, etcdSnapshot, talosClient } from "./talos-api";
 
 class UsageError extends Error {}
 
@@ -31,12 +38,53 @@ function target(stack: string): Target {
     return { settings, store, privateKey: secretConfig(stack, "nasSshPrivateKey"), node };
 }
 
+/**
+ * Runs `talos-ops <command> --node <node> --endpoint <node> ...` with the talosconfig on its stdin
+ * (it holds the client key: never an argument or a file). `exited` resolves when it exits 0 and
+ * rejects with its one-line error (as "Talos <call> on <node>: ...", without its own prefix).
+ */
+function talosOps(command: string, node: string, talosconfig: string, args: string[] = []) {
+    const child = spawn("talos-ops", [command, "--node", node, "--endpoint", node, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+    });
+    // A tool that exits before reading stdin (a bad invocation) says why on stderr.
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(talosconfig);
+    const exited = new Promise<void>((resolve, reject) => {
+        child.on("error", e => reject(new Error(`talos-ops: ${e.message} (npm run setup builds it onto PATH)`)));
+        child.on("close", (code, signal) => {
+            if (code === 0) return resolve();
+            const line = stderr.trim().split("\n").pop() || `exited with ${code ?? signal}`;
+            reject(new Error(line.replace(/^talos-ops( [a-z-]+)?: /, "")));
+        });
+    });
+    return { stdout: child.stdout, exited };
+}
+
+/**
+ * The snapshot as `talos-ops etcd-snapshot` streams it: it ends only when the tool exits 0, and
+ * fails with the tool's error otherwise, so a broken transfer never ends like a whole snapshot.
+ */
+function etcdSnapshot(node: string, talosconfig: string): { snapshot: Readable; done: Promise<void> } {
+    const ops = talosOps("etcd-snapshot", node, talosconfig);
+    const snapshot = new PassThrough();
+    // sshRun listens for errors once its session is open; until then a failure is `done`'s.
+    snapshot.on("error", () => undefined);
+    ops.stdout.pipe(snapshot, { end: false });
+    ops.exited.then(
+        () => snapshot.end(),
+        (e: Error) => snapshot.destroy(e),
+    );
+    return { snapshot, done: ops.exited };
+}
+
 async function backup(stack: string): Promise<void> {
     const t = target(stack);
     const name = snapshotName(new Date());
-    const talos = talosClient(secretOutput(stack, "talosconfig"), t.node);
-    const listing = await sshRun(t.settings.nas, t.privateKey, storeScript(t.store, name), etcdSnapshot(talos));
-    talos.client.close();
+    const { snapshot, done } = etcdSnapshot(t.node, secretOutput(stack, "talosconfig"));
+    const [listing] = await Promise.all([sshRun(t.settings.nas, t.privateKey, storeScript(t.store, name), snapshot), done]);
     const all = snapshotsIn(listing.toString());
     console.log(`stored ${name} in ${t.store.dataset} on ${t.settings.nas.host}`);
 
@@ -56,11 +104,23 @@ async function restore(stack: string, wanted?: string): Promise<void> {
     const snapshot = await sshRun(t.settings.nas, t.privateKey, readScript(t.store, name));
     console.log(`fetched ${name} (${snapshot.length} bytes) from ${t.settings.nas.host}`);
 
-    const talos = talosClient(secretOutput(stack, "talosconfig"), t.node);
-    await etcdRecover(talos, snapshot);
-    console.log(`uploaded it to ${t.node}; bootstrapping etcd from it`);
-    await bootstrapRecover(talos);
-    talos.client.close();
+    // talos-ops reads the snapshot from a file: in a private directory (the wrappers' TMPDIR,
+    // 0700 and removed after the command), deleted as soon as the node has it.
+    const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? os.tmpdir(), "etcd-restore-"));
+    try {
+        const file = path.join(dir, name);
+        fs.writeFileSync(file, snapshot, { mode: 0o600 });
+        const ops = talosOps("etcd-recover", t.node, secretOutput(stack, "talosconfig"), ["--snapshot", file]);
+        // Its first line says the node has the snapshot and the bootstrap from it begins.
+        readline.createInterface({ input: ops.stdout }).on("line", line => {
+            if (!line.startsWith(`node ${t.node} received the snapshot`)) return;
+            fs.rmSync(file, { force: true });
+            console.log(`uploaded it to ${t.node}; bootstrapping etcd from it`);
+        });
+        await ops.exited;
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 
     const kube = kubeFrom(secretOutput(stack, "kubeconfig"));
     for (let i = 0; ; i++) {
@@ -80,9 +140,6 @@ async function main([command, stack, snapshot]: string[]): Promise<void> {
 }
 
 if (require.main === module) {
-    // Talos nodes are addressed by IP and their certificates name the IP; Node.js warns that a TLS
-    // server name should not be one, on every connection. Nothing else here is deprecated.
-    process.noDeprecation = true;
     main(process.argv.slice(2)).catch(e => {
         console.error(`etcd-${process.argv[2]}: ${e instanceof Error ? e.message : e}`);
         process.exit(e instanceof UsageError ? 2 : 1);

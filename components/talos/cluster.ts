@@ -66,10 +66,10 @@ export class TalosCluster extends pulumi.ComponentResource {
                 timeouts,
             }, { ...childOpts, dependsOn: previous ? [previous] : [] });
             // The Talos provider cannot upgrade the OS; a changed installer image (Talos version)
-            // runs talos-upgrade against this node, which waits until it is back on the new
+            // runs `talos-ops upgrade` against this node, which waits until it is back on the new
             // version. A new node installs the configured image, so creating this does nothing.
             upgrades[node.name] = new command.local.Command(`${name}-${node.name}-upgrade`, {
-                update: `talos-upgrade --node ${node.address} --endpoint ${node.address} --image ${cluster.installerImage} --timeout ${cluster.operationTimeout}`,
+                update: `talos-ops upgrade --node ${node.address} --endpoint ${node.address} --image ${cluster.installerImage} --timeout ${cluster.operationTimeout}`,
                 // The talosconfig holds a client key: stdin, never an argument or a file.
                 stdin: this.talosconfig,
                 logging: command.types.enums.local.Logging.Stdout,

@@ -14,7 +14,7 @@ import (
 )
 
 // TestUpgrade drives MachineService/Upgrade as talosctl upgrade (and the homelab's
-// talos-upgrade tool) does: refused where Talos refuses it, a reboot window, then the new
+// talos-ops upgrade) does: refused where Talos refuses it, a reboot window, then the new
 // version, kept across restarts; staged upgrades wait for the next start.
 func TestUpgrade(t *testing.T) {
 	const ip = "127.0.10.248"

@@ -1,12 +1,29 @@
 package main
 
+// talos-ops upgrade upgrades one Talos node to the version of an installer image, the one
+// thing the Talos Pulumi provider cannot do. The stack runs it once per node, control planes
+// first, one at a time:
+//
+//	talos-ops upgrade --node <ip> --endpoint <ip> --image <installer>:vX.Y.Z [--timeout 10m] [--stage] <talosconfig
+//
+// The tool is idempotent: a node already running the image's version is left alone. Every
+// phase prints one line on stdout.
+//
+// Without --stage the tool waits, up to --timeout for the whole run, until the node answers
+// with the new version; a node that is away (rebooting) is waited for, one that refuses the
+// client certificate fails at once. With --stage the node only stages the upgrade for its next
+// reboot and the tool returns at once: until that reboot the node still runs, and reports, the
+// old version, so another run would stage it again.
+
 import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 
@@ -17,6 +34,58 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+const upgradeUsage = "usage: talos-ops upgrade --node <ip> --endpoint <ip> --image <installer image>:vX.Y.Z [--timeout 10m] [--stage] <talosconfig"
+
+// upgradeCmd is talos-ops upgrade's own flags.
+type upgradeCmd struct {
+	image   string        // installer image reference
+	version string        // its tag: the version the node must end up running
+	timeout time.Duration // for the whole run, reboot included
+	stage   bool          // stage the upgrade for the node's next reboot instead of rebooting now
+}
+
+func (u *upgradeCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&u.image, "image", "", "installer image, tagged with the Talos version: <repository>:vX.Y.Z")
+	fs.DurationVar(&u.timeout, "timeout", 10*time.Minute, "give up after this long, reboot included")
+	fs.BoolVar(&u.stage, "stage", false, "stage the upgrade; the node installs it at its next reboot")
+}
+
+func (u *upgradeCmd) check(target, io.Writer) error {
+	var err error
+	if u.version, err = imageVersion(u.image); err != nil {
+		return err
+	}
+
+	if u.timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+
+	return nil
+}
+
+func (u *upgradeCmd) run(ctx context.Context, t target, tc *talosconfig, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+
+	return upgrade(ctx, t, u, tc, stdout)
+}
+
+var versionTag = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
+
+// imageVersion returns the tag of an installer image reference, which must be a Talos version:
+// it is what the node reports once upgraded, so without it the tool could neither skip a node
+// that is done nor tell when the upgrade has finished. The rest of the reference is the node's
+// business (it answers InvalidArgument for a reference it cannot use).
+func imageVersion(image string) (string, error) {
+	i := strings.LastIndex(image, ":")
+	if i <= 0 || i < strings.LastIndex(image, "/") || strings.Contains(image, "@") ||
+		!versionTag.MatchString(image[i+1:]) {
+		return "", fmt.Errorf("--image %q must end in :vX.Y.Z, the Talos version it installs", image)
+	}
+
+	return image[i+1:], nil
+}
+
 const (
 	// Polling Version: from firstPoll, doubling up to maxPoll, each call bounded by callTimeout.
 	firstPoll   = 500 * time.Millisecond
@@ -24,7 +93,7 @@ const (
 	callTimeout = 10 * time.Second
 )
 
-// node is the connection to the node being upgraded.
+// node is the connection to the node a command acts on.
 type node struct {
 	c *client.Client
 	// addr and tls are for probeRefusal: the endpoint's host:port and the client's identity.
@@ -33,10 +102,10 @@ type node struct {
 }
 
 // connect builds the client for --endpoint from the talosconfig (no dialling happens yet).
-func connect(opts options, talosconfig *talosconfig) (*node, error) {
+func connect(t target, talosconfig *talosconfig) (*node, error) {
 	c, err := client.New(context.Background(),
 		client.WithConfigContext(talosconfig.context),
-		client.WithEndpoints(opts.endpoint),
+		client.WithEndpoints(t.endpoint),
 		client.WithGRPCDialOptions(
 			// A node is dialled directly, never through an HTTP(S)_PROXY of the environment.
 			grpc.WithNoProxy(),
@@ -48,10 +117,10 @@ func connect(opts options, talosconfig *talosconfig) (*node, error) {
 			}),
 		))
 	if err != nil {
-		return nil, fmt.Errorf("client for endpoint %s: %w", opts.endpoint, err)
+		return nil, fmt.Errorf("client for endpoint %s: %w", t.endpoint, err)
 	}
 
-	n := &node{c: c, addr: opts.endpoint}
+	n := &node{c: c, addr: t.endpoint}
 	if net.ParseIP(n.addr) != nil {
 		n.addr = net.JoinHostPort(n.addr, "50000") // apid's port, as the client library adds it
 	}
@@ -70,29 +139,29 @@ func connect(opts options, talosconfig *talosconfig) (*node, error) {
 
 // upgrade runs the phases: read the running version (done if it is the target), ask for the
 // upgrade, wait until the node answers with the target version. ctx bounds the whole run.
-func upgrade(ctx context.Context, opts options, talosconfig *talosconfig, out io.Writer) error {
-	n, err := connect(opts, talosconfig)
+func upgrade(ctx context.Context, t target, opts *upgradeCmd, talosconfig *talosconfig, out io.Writer) error {
+	n, err := connect(t, talosconfig)
 	if err != nil {
-		return fmt.Errorf("node %s: %w", opts.node, err)
+		return fmt.Errorf("node %s: %w", t.node, err)
 	}
 	defer n.c.Close() //nolint:errcheck
 
 	// Every call goes to --node through --endpoint's apid (the same machine when they are equal).
-	ctx = client.WithNode(ctx, opts.node)
+	ctx = client.WithNode(ctx, t.node)
 
 	// Phase 1. Retried while the node is away: it may still be rebooting from a config apply.
 	running, err := waitForVersion(ctx, n, func(string) bool { return true }, nil)
 	if err != nil {
-		return fmt.Errorf("node %s: reading its Talos version: %w", opts.node, err)
+		return fmt.Errorf("node %s: reading its Talos version: %w", t.node, err)
 	}
 
 	if running == opts.version {
-		fmt.Fprintf(out, "node %s already runs %s\n", opts.node, running)
+		fmt.Fprintf(out, "node %s already runs %s\n", t.node, running)
 
 		return nil
 	}
 
-	fmt.Fprintf(out, "node %s runs %s; upgrading to %s with %s\n", opts.node, running, opts.version, opts.image)
+	fmt.Fprintf(out, "node %s runs %s; upgrading to %s with %s\n", t.node, running, opts.version, opts.image)
 
 	// Phase 2. Not retried: the node acts on it, and a failed run is simply run again.
 	resp, err := n.c.UpgradeWithOptions(ctx,
@@ -101,7 +170,7 @@ func upgrade(ctx context.Context, opts options, talosconfig *talosconfig, out io
 		client.WithUpgradeStage(opts.stage),
 	)
 	if err != nil {
-		return fmt.Errorf("node %s: upgrade to %s: %w", opts.node, opts.image, err)
+		return fmt.Errorf("node %s: upgrade to %s: %w", t.node, opts.image, err)
 	}
 
 	var ack string
@@ -111,14 +180,14 @@ func upgrade(ctx context.Context, opts options, talosconfig *talosconfig, out io
 
 	if opts.stage {
 		// A staged upgrade changes nothing until the node reboots, so there is nothing to wait for.
-		fmt.Fprintf(out, "node %s staged the upgrade to %s%s; it installs it at its next reboot\n", opts.node, opts.version, ack)
+		fmt.Fprintf(out, "node %s staged the upgrade to %s%s; it installs it at its next reboot\n", t.node, opts.version, ack)
 
 		return nil
 	}
 
 	deadline, _ := ctx.Deadline()
 	fmt.Fprintf(out, "node %s accepted the upgrade%s; waiting up to %s for it to run %s\n",
-		opts.node, ack, time.Until(deadline).Round(time.Second), opts.version)
+		t.node, ack, time.Until(deadline).Round(time.Second), opts.version)
 
 	// Phase 3. The node keeps answering with the old version for a while, then is away while
 	// it reboots, then answers with the new one.
@@ -129,14 +198,14 @@ func upgrade(ctx context.Context, opts options, talosconfig *talosconfig, out io
 		if !away {
 			away = true
 
-			fmt.Fprintf(out, "node %s is rebooting (unavailable)\n", opts.node)
+			fmt.Fprintf(out, "node %s is rebooting (unavailable)\n", t.node)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("node %s: waiting for %s: %w", opts.node, opts.version, err)
+		return fmt.Errorf("node %s: waiting for %s: %w", t.node, opts.version, err)
 	}
 
-	fmt.Fprintf(out, "node %s runs %s (upgraded in %s)\n", opts.node, opts.version, time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(out, "node %s runs %s (upgraded in %s)\n", t.node, opts.version, time.Since(start).Round(100*time.Millisecond))
 
 	return nil
 }

@@ -1,4 +1,4 @@
-module homelab.local/toolchain/talos-upgrade
+module homelab.local/toolchain/talos-ops
 
 go 1.26
 

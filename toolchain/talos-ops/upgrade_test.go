@@ -3,254 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
-	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
-	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
-	"github.com/siderolabs/talos/pkg/machinery/config"
-	"github.com/siderolabs/talos/pkg/machinery/config/encoder"
-	"github.com/siderolabs/talos/pkg/machinery/config/generate"
-	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
-	"github.com/siderolabs/talos/pkg/machinery/config/machine"
 	"github.com/siderolabs/talos/pkg/machinery/role"
 )
 
-// The tests run the tool in-process (run) against the lab's Talos simulator, built from
-// ../../lab/talos-sim and run as its own process on 127.0.10.240/241 (never the lab's .2).
-
-var simBinary, toolBinary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "talos-upgrade-test-")
-	if err != nil {
-		panic(err)
-	}
-
-	simBinary, toolBinary = filepath.Join(dir, "talos-sim"), filepath.Join(dir, "talos-upgrade")
-
-	for bin, src := range map[string]string{simBinary: filepath.Join("..", "..", "lab", "talos-sim"), toolBinary: "."} {
-		build := exec.Command("go", "build", "-o", bin, ".")
-		build.Dir = src
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-
-		if err = build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building", src, err)
-			os.Exit(1)
-		}
-	}
-
-	code := m.Run()
-
-	os.RemoveAll(dir) //nolint:errcheck
-	os.Exit(code)
-}
-
-// cluster is what the stack's machine.Secrets, getConfiguration and client.getConfiguration
-// produce, generated with the same machinery packages.
-type cluster struct {
-	bundle      *secrets.Bundle
-	configBytes []byte
-	talosconfig *clientconfig.Config
-}
-
-func newCluster(t *testing.T, ip string) *cluster {
-	t.Helper()
-
-	contract, err := config.ParseContractFromVersion("v1.11.5")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	bundle, err := secrets.NewBundle(secrets.NewFixedClock(time.Now()), contract)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	input, err := generate.NewInput("lab", "https://"+ip+":6443", "1.34.1",
-		generate.WithVersionContract(contract),
-		generate.WithSecretsBundle(bundle),
-		generate.WithInstallDisk("/dev/sda"),
-		generate.WithInstallImage("ghcr.io/siderolabs/installer:v1.11.5"),
-		generate.WithEndpointList([]string{ip}),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	cfg, err := input.Config(machine.TypeControlPlane)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	data, err := cfg.EncodeBytes(encoder.WithComments(encoder.CommentsDisabled))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	talosconfig, err := input.Talosconfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	return &cluster{bundle: bundle, configBytes: data, talosconfig: talosconfig}
-}
-
-// yaml renders a talosconfig as the stack hands it over; replace edits the current context.
-func (c *cluster) yaml(t *testing.T, replace func(*clientconfig.Context)) []byte {
-	t.Helper()
-
-	ctx := *c.talosconfig.Contexts[c.talosconfig.Context]
-	if replace != nil {
-		replace(&ctx)
-	}
-
-	cfg := &clientconfig.Config{Context: "lab", Contexts: map[string]*clientconfig.Context{"lab": &ctx}}
-
-	data, err := cfg.Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	return data
-}
-
-// sim is one talos-sim process.
-type sim struct {
-	ip, stateDir, logPath string
-	cmd                   *exec.Cmd
-}
-
-func startSim(t *testing.T, ip, stateDir string, flags ...string) *sim {
-	t.Helper()
-
-	s := &sim{ip: ip, stateDir: stateDir, logPath: filepath.Join(stateDir, "sim.log")}
-
-	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close() //nolint:errcheck
-
-	args := append([]string{"--listen", ip + ":50000", "--state-dir", stateDir, "--skip-control-plane"}, flags...)
-	s.cmd = exec.Command(simBinary, args...)
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-
-	if err = s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(s.stop)
-
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if conn, err := net.DialTimeout("tcp", ip+":50000", time.Second); err == nil {
-			conn.Close() //nolint:errcheck
-
-			return s
-		}
-
-		if time.Now().After(deadline) {
-			t.Fatalf("talos-sim does not listen on %s:50000:\n%s", ip, s.log())
-		}
-	}
-}
-
-// stop ends the process (SIGTERM, as lab/talos/stop.sh); safe to call twice.
-func (s *sim) stop() {
-	if s.cmd.ProcessState == nil {
-		s.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
-		s.cmd.Wait()                          //nolint:errcheck
-	}
-}
-
-func (s *sim) log() string {
-	data, _ := os.ReadFile(s.logPath) //nolint:errcheck
-
-	return string(data)
-}
-
-// rpcs counts the simulator's per-RPC log lines for a method and result code.
-func (s *sim) rpcs(method, code string) int {
-	n := 0
-
-	for line := range strings.SplitSeq(s.log(), "\n") {
-		if strings.Contains(line, "msg=rpc ") && strings.Contains(line, "method=/machine.MachineService/"+method+" ") &&
-			strings.Contains(line, "code="+code+" ") {
-			n++
-		}
-	}
-
-	return n
-}
-
-// install applies the config in maintenance mode, as the stack's ConfigurationApply does.
-func (s *sim) install(t *testing.T, c *cluster) {
-	t.Helper()
-
-	insecure, err := client.New(context.Background(),
-		client.WithTLSConfig(&tls.Config{InsecureSkipVerify: true}), //nolint:gosec // maintenance mode
-		client.WithEndpoints(s.ip))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer insecure.Close() //nolint:errcheck
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-
-	if _, err = insecure.ApplyConfiguration(ctx, &machineapi.ApplyConfigurationRequest{
-		Data: c.configBytes, Mode: machineapi.ApplyConfigurationRequest_AUTO,
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-type result struct {
-	code           int
-	stdout, stderr string
-	took           time.Duration
-}
-
-// tool runs talos-upgrade's main logic with a talosconfig on stdin; it checks that no key
-// material ever reaches the outputs and that an error is one line.
-func tool(t *testing.T, c *cluster, talosconfig []byte, args ...string) result {
-	t.Helper()
-
-	var stdout, stderr bytes.Buffer
-
-	start := time.Now()
-	code := run(context.Background(), args, bytes.NewReader(talosconfig), &stdout, &stderr)
-	r := result{code: code, stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}
-	t.Logf("talos-upgrade %s -> exit %d in %s\n%s%s", strings.Join(args, " "), r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
-
-	key := c.talosconfig.Contexts[c.talosconfig.Context].Key
-	keyPEM, _ := base64.StdEncoding.DecodeString(key) //nolint:errcheck
-
-	for _, out := range []string{r.stdout, r.stderr} {
-		if strings.Contains(out, key) || strings.Contains(out, "PRIVATE KEY") || strings.Contains(out, string(keyPEM[40:80])) {
-			t.Fatal("key material in the output")
-		}
-	}
-
-	if code != 0 && (r.stderr == "" || strings.Count(r.stderr, "\n") != 1) {
-		t.Errorf("want exactly one error line on stderr, got %q", r.stderr)
-	}
-
-	return r
-}
-
 func upgradeArgs(ip, version string, extra ...string) []string {
-	return append([]string{"--node", ip, "--endpoint", ip, "--image", "ghcr.io/siderolabs/installer:" + version, "--timeout", "30s"}, extra...)
+	return append([]string{"upgrade", "--node", ip, "--endpoint", ip, "--image", "ghcr.io/siderolabs/installer:" + version, "--timeout", "30s"}, extra...)
 }
 
 // TestUpgrade runs the tool as the stack does against a simulated node: the upgrade and its
@@ -317,13 +81,13 @@ func TestUpgrade(t *testing.T) {
 
 	t.Run("a bad image ref fails in one line", func(t *testing.T) {
 		// Without a version tag the tool cannot know what to wait for: refused before dialling.
-		r := tool(t, c, tc, "--node", ip, "--image", "ghcr.io/siderolabs/installer:latest")
+		r := tool(t, c, tc, "upgrade", "--node", ip, "--image", "ghcr.io/siderolabs/installer:latest")
 		if r.code != 2 || !strings.Contains(r.stderr, "must end in :vX.Y.Z") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 
 		// A tag the tool accepts on a reference the node refuses: the node's InvalidArgument.
-		r = tool(t, c, tc, "--node", ip, "--image", "ghcr.io/SideroLabs/installer:v1.11.7")
+		r = tool(t, c, tc, "upgrade", "--node", ip, "--image", "ghcr.io/SideroLabs/installer:v1.11.7")
 		if r.code != 1 || !strings.Contains(r.stderr, "code = InvalidArgument") ||
 			!strings.Contains(r.stderr, "bad repository path component") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
@@ -385,12 +149,12 @@ func TestUpgrade(t *testing.T) {
 		probe := func(talosconfig []byte, endpoint string) error {
 			t.Helper()
 
-			tc, err := readTalosconfig(bytes.NewReader(talosconfig))
+			tc, err := readTalosconfig(bytes.NewReader(talosconfig), "upgrade")
 			if err != nil {
 				t.Fatal(err)
 			}
 
-			n, err := connect(options{endpoint: endpoint}, tc)
+			n, err := connect(target{node: ip, endpoint: endpoint}, tc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -474,7 +238,7 @@ func TestUpgradeNodeAway(t *testing.T) {
 		t.Errorf("the injected failures were not met:\n%s", node.log())
 	}
 
-	r = tool(t, c, tc, append(upgradeArgs(ip, "v1.11.7")[:6], "--timeout", "500ms")...)
+	r = tool(t, c, tc, append(upgradeArgs(ip, "v1.11.7")[:7], "--timeout", "500ms")...)
 	if r.code != 1 || !strings.Contains(r.stderr, "--timeout reached; last answer: ") ||
 		!strings.Contains(r.stderr, "node is rebooting") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the talos-upgrade tool (this directory's Go module) into <output-binary>.
-# usage: bash toolchain/talos-upgrade/build.sh <output-binary>
+# Builds the talos-ops tool (this directory's Go module) into <output-binary>.
+# usage: bash toolchain/talos-ops/build.sh <output-binary>
 #
 # Idempotent: the build is reproducible (-trimpath, no build IDs from paths) and cached by Go, so
 # a second run only compiles nothing and leaves an identical binary untouched. The new binary
@@ -26,10 +26,10 @@ start=$SECONDS
 (cd "$here" && go build -trimpath -ldflags "-s -w" -o "$tmp" .)
 
 if [[ -x "$out" ]] && cmp -s "$tmp" "$out"; then
-  echo "[talos-upgrade] $out is up to date ($((SECONDS - start))s)"
+  echo "[talos-ops] $out is up to date ($((SECONDS - start))s)"
   exit 0
 fi
 
 chmod 755 "$tmp"
 mv -f "$tmp" "$out"
-echo "[talos-upgrade] built $out in $((SECONDS - start))s"
+echo "[talos-ops] built $out in $((SECONDS - start))s"
