@@ -1,5 +1,6 @@
 // `npm run rollout -- <stack> [<stack> ...]`: one change rolled through environments in order.
-// For each stack: preview (with the policy pack), up, then post-deploy checks that ask the
+// For each stack: preview and up through the Automation API (with the policy pack; what changed is
+// read from the engine's structured events, never from its console), then post-deploy checks that ask the
 // deployed things themselves, not Pulumi's state:
 //   - the API server answers /readyz with the stack's own kubeconfig output;
 //   - every Helm release the stack manages is deployed (Helm's release Secret says so);
@@ -10,42 +11,45 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import type { StageResult } from "./deploy-stack";
 
 const root = path.resolve(__dirname, "..");
 
 interface Stage { name: string; run: (stack: string) => { ok: boolean; detail: string } }
 
-function npm(script: string, args: string[]): { ok: boolean; out: string; seconds: number } {
-    const started = Date.now();
-    const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], { cwd: root, encoding: "utf8", maxBuffer: 256 << 20 });
-    return { ok: r.status === 0, out: `${r.stdout}\n${r.stderr}`, seconds: (Date.now() - started) / 1000 };
+/** A command for one stack, with its passphrase, network isolation and private temp directory. */
+function forStack(stack: string, command: string[]): { status: number | null; out: string } {
+    const r = spawnSync("bash", ["toolchain/run-for-stack.sh", stack, ...command], { cwd: root, encoding: "utf8", maxBuffer: 256 << 20 });
+    return { status: r.status, out: `${r.stdout}${r.stderr}`.trimEnd() };
 }
 
-/** The last lines of a command's output: where Pulumi puts what went wrong. */
-const tail = (out: string, lines = 15) => out.trimEnd().split("\n").slice(-lines).map(l => `      ${l}`).join("\n");
+const indent = (text: string) => text.split("\n").map(l => `      ${l}`).join("\n");
 
-/** A Pulumi command as a stage: its resource summary on success, the end of its output on failure. */
-function pulumiStage(name: string, args: (stack: string) => string[]): Stage {
+/** A Pulumi operation as a stage, through the Automation API (tools/deploy-stack.ts): what it
+ * changed by operation on success, the engine's error diagnostics on failure. */
+function pulumiStage(operation: "preview" | "up"): Stage {
     return {
-        name,
+        name: operation,
         run: stack => {
-            const r = npm("pulumi", [...args(stack), "--non-interactive", "--color", "never"]);
-            const summary = /Resources:\n([\s\S]*?)\n\n/.exec(r.out)?.[1]?.trim().replace(/\s+/g, " ") ?? "";
-            return { ok: r.ok, detail: r.ok ? `${summary} (${r.seconds.toFixed(1)} s)` : tail(r.out) };
+            const r = forStack(stack, ["ts-node", "--transpile-only", "tools/deploy-stack.ts", operation, stack]);
+            const line = r.out.split("\n").filter(l => l.startsWith("{")).pop();
+            if (line === undefined) return { ok: false, detail: indent(r.out.split("\n").slice(-15).join("\n")) };
+            const result = JSON.parse(line) as StageResult;
+            if (!result.ok) return { ok: false, detail: indent((result.errors ?? []).join("\n")) };
+            const changes = Object.entries(result.changes ?? {}).filter(([, n]) => (n ?? 0) > 0).map(([op, n]) => `${op} ${n}`).join(", ");
+            return { ok: true, detail: `${changes || "nothing"} (${result.seconds.toFixed(1)} s)` };
         },
     };
 }
 
 const stages: Stage[] = [
-    pulumiStage("preview", stack => ["preview", "--stack", stack]),
-    pulumiStage("up", stack => ["up", "--stack", stack, "--yes", "--skip-preview"]),
+    pulumiStage("preview"),
+    pulumiStage("up"),
     {
         name: "checks",
         run: stack => {
-            const r = spawnSync("bash", ["toolchain/run-for-stack.sh", stack, "ts-node", "--transpile-only", "tools/post-deploy-checks.ts", stack],
-                { cwd: root, encoding: "utf8" });
-            const out = `${r.stdout}${r.stderr}`.trimEnd();
-            return { ok: r.status === 0, detail: out.split("\n").map(l => `      ${l}`).join("\n") };
+            const r = forStack(stack, ["ts-node", "--transpile-only", "tools/post-deploy-checks.ts", stack]);
+            return { ok: r.status === 0, detail: indent(r.out) };
         },
     },
 ];

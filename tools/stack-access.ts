@@ -21,7 +21,12 @@ export function pulumi(args: string[]): string {
 
 /** The stack file's settings, validated by the one config module. */
 export function stackSettings(stack: string): StackSettings {
-    return parseStackSettings(stack, structuredConfigOf(yaml.load(fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8"))));
+    return parseStackSettings(stack, stackFile(stack));
+}
+
+/** The `homelab:*` keys of the stack's file, not yet validated. */
+export function stackFile(stack: string): Record<string, unknown> {
+    return structuredConfigOf(yaml.load(fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8")));
 }
 
 export const secretOutput = (stack: string, name: string) => pulumi(["stack", "output", name, "--show-secrets", "--stack", stack]);
