@@ -19,7 +19,11 @@ import { labDir, sshSessions, talosCalls } from "../tests/lablogs";
 
 const root = path.resolve(__dirname, "..");
 
-interface Timed { seconds: number; status: number; out: string }
+interface Timed {
+    seconds: number;
+    status: number;
+    out: string;
+}
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Timed {
     const started = process.hrtime.bigint();
@@ -65,14 +69,24 @@ function freshLab(): void {
 }
 
 function scale(nodes: number, datasets: number): { nodes: number; datasets: number; resources: number; ms: number; heapMB: number } {
-    const r = must(`evaluation with ${nodes} nodes, ${datasets} datasets`,
-        timed("ts-node", ["--transpile-only", "bench/evaluate.ts", String(nodes), String(datasets)]));
-    return JSON.parse(r.out.trim().split("\n").filter(l => l.startsWith("{")).pop()!) as ReturnType<typeof scale>;
+    const r = must(
+        `evaluation with ${nodes} nodes, ${datasets} datasets`,
+        timed("ts-node", ["--transpile-only", "bench/evaluate.ts", String(nodes), String(datasets)]),
+    );
+    return JSON.parse(
+        r.out
+            .trim()
+            .split("\n")
+            .filter(l => l.startsWith("{"))
+            .pop()!,
+    ) as ReturnType<typeof scale>;
 }
 
 function table(rows: (string | number)[][]): string {
     const widths = rows[0].map((_, i) => Math.max(...rows.map(r => String(r[i]).length)));
-    return rows.map(r => r.map((c, i) => (typeof c === "number" ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join("  ")).join("\n");
+    return rows
+        .map(r => r.map((c, i) => (typeof c === "number" ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join("  "))
+        .join("\n");
 }
 
 function main(): void {
@@ -98,7 +112,14 @@ function main(): void {
     const unitTests = Number(/(\d+) passing/.exec(unit.out)?.[1] ?? 0);
 
     log("program evaluation under mocks");
-    const sizes: [number, number][] = [[1, 10], [3, 10], [10, 10], [50, 10], [1, 100], [1, 1000]];
+    const sizes: [number, number][] = [
+        [1, 10],
+        [3, 10],
+        [10, 10],
+        [50, 10],
+        [1, 100],
+        [1, 1000],
+    ];
     const scaling = sizes.map(([n, d]) => scale(n, d));
 
     const result = {
@@ -118,21 +139,22 @@ function main(): void {
     };
     fs.writeFileSync(path.join(root, "bench", `${name}.json`), JSON.stringify(result, null, 2) + "\n");
 
-    console.log(table([
-        ["figure", "value", "detail"],
-        ["secret-less preview of homelab", `${result.previewSeconds} s`, `${result.previewResources} resources, median of 3`],
-        ["preview floor (providers only)", `${result.floorSeconds} s`, `${result.floorResources} resources, median of 3`],
-        ["previewRatio", result.previewRatio, "homelab / floor"],
-        ["lab up from empty", `${result.labFromEmpty.seconds} s`, `${fromEmpty.ssh} SSH sessions, ${fromEmpty.talos} Talos API calls`],
-        ["lab no-op up", `${result.labNoop.seconds} s`, `${noop.ssh} SSH sessions, ${noop.talos} Talos API calls`],
-        ["noopRemoteCalls", result.noopRemoteCalls, "SSH sessions + Talos API calls of the no-op"],
-        ["unit test suite", `${result.unitTests.seconds} s`, `${unitTests} tests`],
-    ]));
+    console.log(
+        table([
+            ["figure", "value", "detail"],
+            ["secret-less preview of homelab", `${result.previewSeconds} s`, `${result.previewResources} resources, median of 3`],
+            ["preview floor (providers only)", `${result.floorSeconds} s`, `${result.floorResources} resources, median of 3`],
+            ["previewRatio", result.previewRatio, "homelab / floor"],
+            ["lab up from empty", `${result.labFromEmpty.seconds} s`, `${fromEmpty.ssh} SSH sessions, ${fromEmpty.talos} Talos API calls`],
+            ["lab no-op up", `${result.labNoop.seconds} s`, `${noop.ssh} SSH sessions, ${noop.talos} Talos API calls`],
+            ["noopRemoteCalls", result.noopRemoteCalls, "SSH sessions + Talos API calls of the no-op"],
+            ["unit test suite", `${result.unitTests.seconds} s`, `${unitTests} tests`],
+        ]),
+    );
     console.log();
-    console.log(table([
-        ["nodes", "datasets", "resources", "ms", "heap MB"],
-        ...result.scaling.map(s => [s.nodes, s.datasets, s.resources, s.ms, s.heapMB]),
-    ]));
+    console.log(
+        table([["nodes", "datasets", "resources", "ms", "heap MB"], ...result.scaling.map(s => [s.nodes, s.datasets, s.resources, s.ms, s.heapMB])]),
+    );
     console.log(`\nwritten to bench/${name}.json`);
 }
 

@@ -9,18 +9,29 @@ import { clone, rawStackConfig } from "../tests/stackfiles";
 
 /** The lab's config grown to `nodes` nodes (3 control planes behind a VIP past one) and `datasets` datasets. */
 export function scaledConfig(nodes: number, datasets: number): StackConfig {
-    const raw = clone(rawStackConfig("lab")) as { cluster: Record<string, unknown> & { nodes: Record<string, unknown>[] }; nas: { pool: string; datasets: unknown[] } };
+    const raw = clone(rawStackConfig("lab")) as {
+        cluster: Record<string, unknown> & { nodes: Record<string, unknown>[] };
+        nas: { pool: string; datasets: unknown[] };
+    };
     if (nodes > 1) {
         const template = raw.cluster.nodes[0];
         raw.cluster.vip = "127.0.30.9";
         raw.cluster.endpoint = "https://127.0.30.9:6443";
         raw.cluster.nodes = Array.from({ length: nodes }, (_, i) => ({
-            ...template, name: `bench-n${i}`, address: `127.0.30.${10 + i}`, role: i < 3 ? "controlplane" : "worker",
+            ...template,
+            name: `bench-n${i}`,
+            address: `127.0.30.${10 + i}`,
+            role: i < 3 ? "controlplane" : "worker",
         }));
     }
     const base = raw.nas.datasets;
-    raw.nas.datasets = [...base, ...Array.from({ length: Math.max(0, datasets - base.length) },
-        (_, i) => ({ name: `${raw.nas.pool}/bench-${i}`, properties: { quota: "1G" } }))];
+    raw.nas.datasets = [
+        ...base,
+        ...Array.from({ length: Math.max(0, datasets - base.length) }, (_, i) => ({
+            name: `${raw.nas.pool}/bench-${i}`,
+            properties: { quota: "1G" },
+        })),
+    ];
     const secrets = Object.fromEntries(Object.keys(secretKeys).map(k => [k, pulumi.secret(`bench-${k}`)])) as unknown as StackSecrets;
     return { ...parseStackSettings("lab", raw), secrets };
 }
@@ -36,7 +47,12 @@ async function main(): Promise<void> {
     const count = () => rec.resources.length;
     // Time of the last registration, sampled while the program runs.
     let seen = 0;
-    const timer = setInterval(() => { if (count() !== seen) { seen = count(); last = process.hrtime.bigint(); } }, 1);
+    const timer = setInterval(() => {
+        if (count() !== seen) {
+            seen = count();
+            last = process.hrtime.bigint();
+        }
+    }, 1);
     const homelab = defineHomelab(config);
     await valueOf(homelab.kubeconfig);
     await rec.settle();
@@ -46,4 +62,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ nodes, datasets, resources: count(), ms: Number(last - started) / 1e6, heapMB }) + "\n");
 }
 
-main().catch(e => { process.stderr.write(`${e instanceof Error ? e.message : e}\n`); process.exit(1); });
+main().catch(e => {
+    process.stderr.write(`${e instanceof Error ? e.message : e}\n`);
+    process.exit(1);
+});

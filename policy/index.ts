@@ -4,8 +4,15 @@
 import { PolicyPack, ResourceValidationArgs } from "@pulumi/policy";
 import { keepSecretsVisible, readInputs } from "./inputs";
 import {
-    datasetsProtected, defaultSettings, hostPathsForStorageOnly, loadBalancersAtIngress, noPlaintextSecrets,
-    pinnedVersions, PolicySettings, remoteCommandsPortable, ResourceView,
+    datasetsProtected,
+    defaultSettings,
+    hostPathsForStorageOnly,
+    loadBalancersAtIngress,
+    noPlaintextSecrets,
+    pinnedVersions,
+    PolicySettings,
+    remoteCommandsPortable,
+    ResourceView,
 } from "./rules";
 
 keepSecretsVisible();
@@ -33,7 +40,8 @@ new PolicyPack("homelab", {
     policies: [
         {
             name: "pinned-versions",
-            description: "Every Helm chart and every Talos/Kubernetes image is pinned to an exact version, so only a change in this repository changes what runs.",
+            description:
+                "Every Helm chart and every Talos/Kubernetes image is pinned to an exact version, so only a change in this repository changes what runs.",
             validateResource: validate(pinnedVersions),
         },
         {

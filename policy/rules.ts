@@ -60,16 +60,20 @@ export function pinnedVersions(r: ResourceView): string[] {
     if (r.type === helmRelease) {
         const version = r.props.version;
         if (typeof version !== "string" || !exactVersion.test(version)) {
-            return [`Helm release ${r.name} installs chart ${String(r.props.chart)} at ${version === undefined || version === "" ? "no version (whatever is newest)" : JSON.stringify(version)}: pin an exact chart version`];
+            return [
+                `Helm release ${r.name} installs chart ${String(r.props.chart)} at ${version === undefined || version === "" ? "no version (whatever is newest)" : JSON.stringify(version)}: pin an exact chart version`,
+            ];
         }
         return [];
     }
     if (r.type === configurationApply) {
         const patches: unknown[] = Array.isArray(r.props.configPatches) ? r.props.configPatches : [];
         const texts = [r.props.machineConfigurationInput, ...patches];
-        const images = texts.filter((t): t is string => typeof t === "string")
+        const images = texts
+            .filter((t): t is string => typeof t === "string")
             .flatMap(t => [...t.matchAll(/\bimage"?\s*:\s*"?([^\s",}]+)/g)].map(m => m[1]));
-        return [...new Set(images)].filter(i => !isPinnedImage(i))
+        return [...new Set(images)]
+            .filter(i => !isPinnedImage(i))
             .map(i => `Talos machine config of ${r.name} runs image ${i}: pin an exact Talos/Kubernetes version (or a digest)`);
     }
     return [];
@@ -97,7 +101,9 @@ export function noPlaintextSecrets(r: ResourceView): string[] {
             (r.type.startsWith("command:") && path === "stdin") ||
             (sensitiveName.test(key) && !referenceName.test(key));
         if (sensitive && plainAt(path)) {
-            found.push(`${r.name}: input ${path} holds a credential as plain text: pass it as a Pulumi secret (pulumi.secret or a secret config value)`);
+            found.push(
+                `${r.name}: input ${path} holds a credential as plain text: pass it as a Pulumi secret (pulumi.secret or a secret config value)`,
+            );
         }
     }
     return found;
@@ -122,13 +128,17 @@ export function datasetsProtected(r: ResourceView, settings: PolicySettings): st
     if (!ancestorTypes(r.urn).includes(datasetsComponent)) {
         // Destroying datasets is the Datasets component's business alone, and only as allowed.
         return scripts.some(s => /\bzfs["']?\s+destroy\b/.test(s))
-            ? [`${r.name} runs zfs destroy outside ${datasetsComponent}: datasets are destroyed only by their own component, when their config allows it`]
+            ? [
+                  `${r.name} runs zfs destroy outside ${datasetsComponent}: datasets are destroyed only by their own component, when their config allows it`,
+              ]
             : [];
     }
     if (r.props.delete === undefined) return [];
     if (settings.destroyableDatasets.some(d => r.name.endsWith(`-${d}`))) return [];
-    return [`dataset ${r.name} would be destroyed by pulumi destroy or by removing it from config (it has a delete script): ` +
-        "keep datasets without one, or set allowDestroy: true on the dataset in the stack's config"];
+    return [
+        `dataset ${r.name} would be destroyed by pulumi destroy or by removing it from config (it has a delete script): ` +
+            "keep datasets without one, or set allowDestroy: true on the dataset in the stack's config",
+    ];
 }
 
 // --- remote commands that run on the real NAS ------------------------------------------------
@@ -147,11 +157,15 @@ export function remoteCommandsPortable(r: ResourceView): string[] {
     }
     const environment = r.props.environment;
     if (isObject(environment) && Object.keys(environment).length > 0) {
-        found.push(`${r.name}: sets environment (${Object.keys(environment).join(", ")}): sent as SSH env requests, which TrueNAS's sshd ` +
-            "refuses (no AcceptEnv), failing the command; carry the values in the script text");
+        found.push(
+            `${r.name}: sets environment (${Object.keys(environment).join(", ")}): sent as SSH env requests, which TrueNAS's sshd ` +
+                "refuses (no AcceptEnv), failing the command; carry the values in the script text",
+        );
     }
     if (r.props.addPreviousOutputInEnv !== false && r.props.addPreviousOutputInEnv !== unknownInput) {
-        found.push(`${r.name}: addPreviousOutputInEnv is not false: the previous output is sent as SSH env requests, refused by TrueNAS's sshd on every update`);
+        found.push(
+            `${r.name}: addPreviousOutputInEnv is not false: the previous output is sent as SSH env requests, refused by TrueNAS's sshd on every update`,
+        );
     }
     return found;
 }
@@ -162,7 +176,9 @@ export function remoteCommandsPortable(r: ResourceView): string[] {
 
 /** Helm values that would render a LoadBalancer Service: a `service` (or `*Service`) with type LoadBalancer. */
 function loadBalancerValues(values: unknown): string[] {
-    return leaves(values).filter(([path, v]) => v === "LoadBalancer" && /(^|\.)[a-zA-Z]*[sS]ervice\.type$/.test(path)).map(([p]) => p);
+    return leaves(values)
+        .filter(([path, v]) => v === "LoadBalancer" && /(^|\.)[a-zA-Z]*[sS]ervice\.type$/.test(path))
+        .map(([p]) => p);
 }
 
 export function loadBalancersAtIngress(r: ResourceView, settings: PolicySettings): string[] {
@@ -170,12 +186,16 @@ export function loadBalancersAtIngress(r: ResourceView, settings: PolicySettings
         const spec = r.props.spec as Record<string, unknown> | undefined;
         const namespace = (r.props.metadata as Record<string, unknown> | undefined)?.namespace ?? "default";
         if (spec?.type === "LoadBalancer" && namespace !== unknownInput && namespace !== settings.ingressNamespace) {
-            return [`Service ${r.name} in namespace ${typeof namespace === "string" ? namespace : JSON.stringify(namespace)} is a LoadBalancer: only the ingress (${settings.ingressNamespace}) takes a pool address; route through it instead`];
+            return [
+                `Service ${r.name} in namespace ${typeof namespace === "string" ? namespace : JSON.stringify(namespace)} is a LoadBalancer: only the ingress (${settings.ingressNamespace}) takes a pool address; route through it instead`,
+            ];
         }
     }
     if (r.type === helmRelease && r.props.namespace !== unknownInput && r.props.namespace !== settings.ingressNamespace) {
-        return loadBalancerValues(r.props.values).map(p =>
-            `Helm release ${r.name} in namespace ${String(r.props.namespace)} sets values.${p} = LoadBalancer: only the ingress (${settings.ingressNamespace}) takes a pool address`);
+        return loadBalancerValues(r.props.values).map(
+            p =>
+                `Helm release ${r.name} in namespace ${String(r.props.namespace)} sets values.${p} = LoadBalancer: only the ingress (${settings.ingressNamespace}) takes a pool address`,
+        );
     }
     return [];
 }
@@ -184,15 +204,24 @@ export function loadBalancersAtIngress(r: ResourceView, settings: PolicySettings
 // A hostPath mount reaches the node's filesystem (on Talos: its system partitions). Only the CSI
 // driver needs that, to attach and mount volumes; anything else keeps its data on volumes.
 
-const workloadTypes = new Set(["Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob"]
-    .map(kind => `kubernetes:${kind === "Job" || kind === "CronJob" ? "batch" : kind === "Pod" ? "core" : "apps"}/v1:${kind}`));
+const workloadTypes = new Set(
+    ["Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob"].map(
+        kind => `kubernetes:${kind === "Job" || kind === "CronJob" ? "batch" : kind === "Pod" ? "core" : "apps"}/v1:${kind}`,
+    ),
+);
 
 export function hostPathsForStorageOnly(r: ResourceView, settings: PolicySettings): string[] {
-    const namespace = r.type === helmRelease ? r.props.namespace : (r.props.metadata as Record<string, unknown> | undefined)?.namespace ?? "default";
+    const namespace =
+        r.type === helmRelease ? r.props.namespace : ((r.props.metadata as Record<string, unknown> | undefined)?.namespace ?? "default");
     if (namespace === unknownInput || settings.storageNamespaces.includes(String(namespace))) return [];
     const scanned = r.type === helmRelease ? r.props.values : workloadTypes.has(r.type) ? r.props.spec : undefined;
-    const mounts = leaves(scanned).map(([p]) => p).filter(p => /(^|\.)hostPath(\.|$)/.test(p));
+    const mounts = leaves(scanned)
+        .map(([p]) => p)
+        .filter(p => /(^|\.)hostPath(\.|$)/.test(p));
     const volumes = [...new Set(mounts.map(p => p.slice(0, p.indexOf("hostPath") + "hostPath".length)))];
-    return volumes.map(p => `${r.name} in namespace ${String(namespace)} mounts a host path (${r.type === helmRelease ? "values" : "spec"}.${p}): ` +
-        `only the storage driver (${settings.storageNamespaces.join(", ")}) may reach the node's filesystem`);
+    return volumes.map(
+        p =>
+            `${r.name} in namespace ${String(namespace)} mounts a host path (${r.type === helmRelease ? "values" : "spec"}.${p}): ` +
+            `only the storage driver (${settings.storageNamespaces.join(", ")}) may reach the node's filesystem`,
+    );
 }

@@ -23,57 +23,71 @@ import {
 
 export const configNamespace = "homelab";
 
-const ipv4 = z.string().refine(s => parseIPv4(s) !== undefined, s => ({ message: `"${s}" is not an IPv4 address` }));
-const pinnedVersion = (what: string) =>
-    z.string().regex(pinnedVersionPattern, { message: `is not a pinned ${what} version such as v1.11.5` });
+const ipv4 = z.string().refine(
+    s => parseIPv4(s) !== undefined,
+    s => ({ message: `"${s}" is not an IPv4 address` }),
+);
+const pinnedVersion = (what: string) => z.string().regex(pinnedVersionPattern, { message: `is not a pinned ${what} version such as v1.11.5` });
 const duration = z.string().regex(/^\d+(s|m|h)$/, { message: "is not a duration such as 90s, 10m or 1h" });
 const talosPatch = z.record(z.unknown()).describe("a strategic-merge patch of the Talos machine config");
 
-export const nodeSchema = z.object({
-    /** Hostname of the node; also its Pulumi resource name, so it must never change. */
-    name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
-        message: "is not a valid hostname (lowercase letters, digits and -, at most 63 characters)",
-    }),
-    /** Address of the node's Talos API (and, for control planes, its Kubernetes API). */
-    address: ipv4,
-    role: z.enum(["controlplane", "worker"]),
-    /** Where Prometheus scrapes this control plane's etcd, controller-manager and scheduler, if not
-     * at `address` (the API server refuses loopback addresses in Endpoints: the lab's nodes are on
-     * loopback, so the lab names a documentation address Prometheus never reaches). */
-    metricsAddress: ipv4.optional(),
-    /** Disk Talos installs itself onto. */
-    installDisk: z.string().regex(/^\/dev\/[A-Za-z0-9/_-]+$/, { message: "is not a device path such as /dev/sda" }),
-    /** Patches for this node only, applied after the cluster and role patches. */
-    patches: z.array(talosPatch).default([]),
-}).strict();
+export const nodeSchema = z
+    .object({
+        /** Hostname of the node; also its Pulumi resource name, so it must never change. */
+        name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+            message: "is not a valid hostname (lowercase letters, digits and -, at most 63 characters)",
+        }),
+        /** Address of the node's Talos API (and, for control planes, its Kubernetes API). */
+        address: ipv4,
+        role: z.enum(["controlplane", "worker"]),
+        /** Where Prometheus scrapes this control plane's etcd, controller-manager and scheduler, if not
+         * at `address` (the API server refuses loopback addresses in Endpoints: the lab's nodes are on
+         * loopback, so the lab names a documentation address Prometheus never reaches). */
+        metricsAddress: ipv4.optional(),
+        /** Disk Talos installs itself onto. */
+        installDisk: z.string().regex(/^\/dev\/[A-Za-z0-9/_-]+$/, { message: "is not a device path such as /dev/sda" }),
+        /** Patches for this node only, applied after the cluster and role patches. */
+        patches: z.array(talosPatch).default([]),
+    })
+    .strict();
 
-export const clusterSchema = z.object({
-    name: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, { message: "is not a DNS label" }),
-    /** The Kubernetes API endpoint every node and client uses: the node itself, or a VIP. */
-    endpoint: z.string().regex(/^https:\/\/[^/\s]+:\d+$/, { message: "is not an URL such as https://192.168.2.20:6443" }),
-    /** Shared virtual IP for several control planes (Talos-managed); none for a single node. */
-    vip: ipv4.optional(),
-    talosVersion: pinnedVersion("Talos"),
-    kubernetesVersion: pinnedVersion("Kubernetes"),
-    /** Official Talos system extensions baked into the installer image (its Image Factory
-     * schematic and id are computed from these: components/talos/schematic.ts). */
-    systemExtensions: z.array(z.string().regex(officialExtensionPattern, {
-        message: "is not an official extension name such as siderolabs/iscsi-tools",
-    })).default([]),
-    applyMode: z.enum(["auto", "no_reboot", "reboot", "staged", "staged_if_needing_reboot"]).default("auto"),
-    /** How long Talos operations may retry (the provider's default is 10 minutes). */
-    operationTimeout: duration.default("10m"),
-    patches: z.object({
-        cluster: z.array(talosPatch).default([]),
-        controlplane: z.array(talosPatch).default([]),
-        worker: z.array(talosPatch).default([]),
-    }).strict().default({}),
-    nodes: z.array(nodeSchema).min(1, { message: "needs at least one node" }),
-}).strict().transform(cluster => ({
-    ...cluster,
-    /** The Image Factory installer for talosVersion with systemExtensions (derived, never configured). */
-    installerImage: installerImage(cluster.systemExtensions, cluster.talosVersion),
-}));
+export const clusterSchema = z
+    .object({
+        name: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, { message: "is not a DNS label" }),
+        /** The Kubernetes API endpoint every node and client uses: the node itself, or a VIP. */
+        endpoint: z.string().regex(/^https:\/\/[^/\s]+:\d+$/, { message: "is not an URL such as https://192.168.2.20:6443" }),
+        /** Shared virtual IP for several control planes (Talos-managed); none for a single node. */
+        vip: ipv4.optional(),
+        talosVersion: pinnedVersion("Talos"),
+        kubernetesVersion: pinnedVersion("Kubernetes"),
+        /** Official Talos system extensions baked into the installer image (its Image Factory
+         * schematic and id are computed from these: components/talos/schematic.ts). */
+        systemExtensions: z
+            .array(
+                z.string().regex(officialExtensionPattern, {
+                    message: "is not an official extension name such as siderolabs/iscsi-tools",
+                }),
+            )
+            .default([]),
+        applyMode: z.enum(["auto", "no_reboot", "reboot", "staged", "staged_if_needing_reboot"]).default("auto"),
+        /** How long Talos operations may retry (the provider's default is 10 minutes). */
+        operationTimeout: duration.default("10m"),
+        patches: z
+            .object({
+                cluster: z.array(talosPatch).default([]),
+                controlplane: z.array(talosPatch).default([]),
+                worker: z.array(talosPatch).default([]),
+            })
+            .strict()
+            .default({}),
+        nodes: z.array(nodeSchema).min(1, { message: "needs at least one node" }),
+    })
+    .strict()
+    .transform(cluster => ({
+        ...cluster,
+        /** The Image Factory installer for talosVersion with systemExtensions (derived, never configured). */
+        installerImage: installerImage(cluster.systemExtensions, cluster.talosVersion),
+    }));
 
 const zfsProperties = z.record(z.string()).superRefine((props, ctx) => {
     for (const [key, value] of Object.entries(props)) {
@@ -84,142 +98,200 @@ const zfsProperties = z.record(z.string()).superRefine((props, ctx) => {
             }
         } else if (userPropertyPattern.test(key)) {
             if (!safeUserPropertyValue.test(value)) {
-                ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `"${value}" has a character outside letters, digits and _ . : / , = @ + -` });
+                ctx.addIssue({
+                    code: z.ZodIssueCode.custom,
+                    path: [key],
+                    message: `"${value}" has a character outside letters, digits and _ . : / , = @ + -`,
+                });
             }
         } else {
             ctx.addIssue({
-                code: z.ZodIssueCode.custom, path: [key],
+                code: z.ZodIssueCode.custom,
+                path: [key],
                 message: `is not a property this project manages (known: ${Object.keys(zfsPropertyRules).join(", ")}, or a user property module:name)`,
             });
         }
     }
 });
 
-export const datasetSchema = z.object({
-    name: z.string().superRefine((name, ctx) => {
-        const problem = zfsDatasetNameProblem(name);
-        if (problem) {
-            ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name}" ${problem}` });
-        }
-    }),
-    properties: zfsProperties.default({}),
-    /** Only a dataset that says so may ever be destroyed by this stack; all others are kept. */
-    allowDestroy: z.boolean().default(false),
-}).strict();
-
-export const nasSchema = z.object({
-    host: ipv4,
-    port: z.number().int().min(1).max(65535).default(22),
-    user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { message: "is not a POSIX user name" }),
-    /** The NAS's SSH host key as `<type> <base64>`: pinned, never trusted on first use. */
-    hostKey: z.string().superRefine((line, ctx) => {
-        const problem = hostKeyProblem(line);
-        if (problem) {
-            ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
-        }
-    }),
-    /** Run zfs through passwordless sudo (a non-root user on TrueNAS SCALE). */
-    sudo: z.boolean().default(true),
-    /** TrueNAS SCALE keeps zfs in /usr/sbin, which is not on a non-interactive PATH. */
-    zfsPath: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, { message: "is not an absolute path" }).default("/usr/sbin/zfs"),
-    pool: z.string().superRefine((name, ctx) => {
-        const problem = zfsDatasetNameProblem(name);
-        if (problem || name.includes("/")) {
-            ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name}" is not a pool name${problem ? `: it ${problem}` : ""}` });
-        }
-    }),
-    datasets: z.array(datasetSchema).default([]),
-    /** Where etcd snapshots go (npm run etcd-backup), and how many are kept (7 daily, 4 weekly,
-     * 12 monthly by default). The dataset must be listed in datasets. */
-    etcdBackups: z.object({
-        dataset: z.string(),
-        /** When the in-cluster job snapshots etcd (cron, in the cluster's time zone: UTC on Talos). */
-        schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { message: "is not a cron schedule of five fields such as \"0 3 * * *\"" }).default("0 3 * * *"),
-        /** The image the job's store step runs in: Node.js with an OpenSSH client (the official
-         * node image's Debian variant has one; Alpine's would install it from the internet nightly). */
-        storeImage: z.string().regex(/^[a-z0-9./-]+:[0-9][\w.-]*$/, { message: "is not an image pinned to a version tag" }).default("node:20.18.1-bookworm"),
-        retention: z.object({
-            daily: z.number().int().min(1).default(7),
-            weekly: z.number().int().min(0).default(4),
-            monthly: z.number().int().min(0).default(12),
-        }).strict().default({}),
-    }).strict().optional(),
-    /** The datasets each democratic-csi driver provisions under; they must be listed in datasets. */
-    csi: z.object({
-        iscsi: z.object({ parent: z.string(), snapshots: z.string() }).strict(),
-        nfs: z.object({ parent: z.string(), snapshots: z.string() }).strict(),
-    }).strict(),
-}).strict();
-
-export const networkSchema = z.object({
-    /** MetalLB address ranges, each "first-last" or a single address. */
-    metallbAddresses: z.array(z.string()).min(1, { message: "needs at least one address range" }),
-    /** Traefik's LoadBalancer address; must be inside a MetalLB range. */
-    ingressAddress: ipv4,
-    /** The DNS zone certificates are issued for. */
-    domain: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, { message: "is not a domain name" }),
-}).strict();
-
-const chartSchema = z.object({
-    repo: z.string().regex(/^(https?|oci):\/\/\S+$/, { message: "is not a chart repository URL" }),
-    chart: z.string().regex(/^[a-z0-9-]+$/, { message: "is not a chart name" }),
-    version: z.string().regex(chartVersionPattern, { message: "is not a pinned chart version (an exact version such as 1.2.3; no ranges)" }),
-}).strict();
-
-export const platformSchema = z.object({
-    charts: z.object({
-        metallb: chartSchema,
-        traefik: chartSchema,
-        certManager: chartSchema,
-        democraticCsi: chartSchema,
-        kubePrometheusStack: chartSchema,
-        argocd: chartSchema,
-        /** Signs the kubelets' serving-certificate requests (the Talos patch turns rotation on). */
-        csrApprover: chartSchema,
-    }).strict(),
-    /** How Helm releases wait. Production waits for readiness; a cluster with no kubelet cannot. */
-    helm: z.object({
-        skipAwait: z.boolean().default(false),
-        timeoutSeconds: z.number().int().min(30).default(600),
-        disableHooks: z.boolean().default(false),
-        /** Register the Prometheus operator's admission webhooks (kube-prometheus-stack's
-         * prometheusOperator.admissionWebhooks). The only chart with such a switch: cert-manager's
-         * and MetalLB's webhooks are part of their controllers and always installed. */
-        webhooks: z.boolean().default(true),
-    }).strict().default({}),
-    letsEncrypt: z.object({
-        email: z.string().email({ message: "is not an email address" }),
-    }).strict(),
-    argocd: z.object({
-        repoURL: z.string().regex(/^(https:\/\/|ssh:\/\/|git@)\S+$/, { message: "is not a Git repository URL" }),
-        path: z.string().min(1),
-        targetRevision: z.string().min(1).default("HEAD"),
-        /** User name for HTTPS repository credentials (the token is the secret homelab:gitToken). */
-        username: z.string().optional(),
-    }).strict(),
-    /** Where Alertmanager sends alerts. The receiver's credential (Discord or Slack webhook URL,
-     * or SMTP password) is the secret homelab:alertingSecret. */
-    alerting: z.object({
-        receiver: z.enum(["none", "discord", "slack", "email"]).default("none"),
-        slackChannel: z.string().regex(/^#[\w-]+$/, { message: "is not a Slack channel such as #alerts" }).optional(),
-        email: z.object({
-            to: z.string().email({ message: "is not an email address" }),
-            from: z.string().email({ message: "is not an email address" }),
-            smarthost: z.string().regex(/^[a-z0-9.-]+:\d+$/, { message: "is not host:port of an SMTP server" }),
-            username: z.string().optional(),
-        }).strict().optional(),
-    }).strict().default({}),
-    /** democratic-csi's driver image (the chart's default is `latest`, whatever master is). */
-    democraticCsi: z.object({
-        image: z.string().regex(/^[a-z0-9./-]+(:v?\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})$/, {
-            message: "is not an image pinned to a release tag (v1.9.3) or a digest (@sha256:...)",
+export const datasetSchema = z
+    .object({
+        name: z.string().superRefine((name, ctx) => {
+            const problem = zfsDatasetNameProblem(name);
+            if (problem) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name}" ${problem}` });
+            }
         }),
-    }).strict(),
-    grafana: z.object({
-        storageClass: z.enum(["truenas-iscsi", "truenas-nfs"]).default("truenas-iscsi"),
-        storageSize: z.string().regex(/^\d+(Mi|Gi|Ti)$/, { message: "is not a Kubernetes quantity such as 10Gi" }).default("10Gi"),
-    }).strict().default({}),
-}).strict();
+        properties: zfsProperties.default({}),
+        /** Only a dataset that says so may ever be destroyed by this stack; all others are kept. */
+        allowDestroy: z.boolean().default(false),
+    })
+    .strict();
+
+export const nasSchema = z
+    .object({
+        host: ipv4,
+        port: z.number().int().min(1).max(65535).default(22),
+        user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { message: "is not a POSIX user name" }),
+        /** The NAS's SSH host key as `<type> <base64>`: pinned, never trusted on first use. */
+        hostKey: z.string().superRefine((line, ctx) => {
+            const problem = hostKeyProblem(line);
+            if (problem) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+            }
+        }),
+        /** Run zfs through passwordless sudo (a non-root user on TrueNAS SCALE). */
+        sudo: z.boolean().default(true),
+        /** TrueNAS SCALE keeps zfs in /usr/sbin, which is not on a non-interactive PATH. */
+        zfsPath: z
+            .string()
+            .regex(/^\/[A-Za-z0-9_./-]+$/, { message: "is not an absolute path" })
+            .default("/usr/sbin/zfs"),
+        pool: z.string().superRefine((name, ctx) => {
+            const problem = zfsDatasetNameProblem(name);
+            if (problem || name.includes("/")) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${name}" is not a pool name${problem ? `: it ${problem}` : ""}` });
+            }
+        }),
+        datasets: z.array(datasetSchema).default([]),
+        /** Where etcd snapshots go (npm run etcd-backup), and how many are kept (7 daily, 4 weekly,
+         * 12 monthly by default). The dataset must be listed in datasets. */
+        etcdBackups: z
+            .object({
+                dataset: z.string(),
+                /** When the in-cluster job snapshots etcd (cron, in the cluster's time zone: UTC on Talos). */
+                schedule: z
+                    .string()
+                    .regex(/^(\S+\s+){4}\S+$/, { message: 'is not a cron schedule of five fields such as "0 3 * * *"' })
+                    .default("0 3 * * *"),
+                /** The image the job's store step runs in: Node.js with an OpenSSH client (the official
+                 * node image's Debian variant has one; Alpine's would install it from the internet nightly). */
+                storeImage: z
+                    .string()
+                    .regex(/^[a-z0-9./-]+:[0-9][\w.-]*$/, { message: "is not an image pinned to a version tag" })
+                    .default("node:20.18.1-bookworm"),
+                retention: z
+                    .object({
+                        daily: z.number().int().min(1).default(7),
+                        weekly: z.number().int().min(0).default(4),
+                        monthly: z.number().int().min(0).default(12),
+                    })
+                    .strict()
+                    .default({}),
+            })
+            .strict()
+            .optional(),
+        /** The datasets each democratic-csi driver provisions under; they must be listed in datasets. */
+        csi: z
+            .object({
+                iscsi: z.object({ parent: z.string(), snapshots: z.string() }).strict(),
+                nfs: z.object({ parent: z.string(), snapshots: z.string() }).strict(),
+            })
+            .strict(),
+    })
+    .strict();
+
+export const networkSchema = z
+    .object({
+        /** MetalLB address ranges, each "first-last" or a single address. */
+        metallbAddresses: z.array(z.string()).min(1, { message: "needs at least one address range" }),
+        /** Traefik's LoadBalancer address; must be inside a MetalLB range. */
+        ingressAddress: ipv4,
+        /** The DNS zone certificates are issued for. */
+        domain: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, { message: "is not a domain name" }),
+    })
+    .strict();
+
+const chartSchema = z
+    .object({
+        repo: z.string().regex(/^(https?|oci):\/\/\S+$/, { message: "is not a chart repository URL" }),
+        chart: z.string().regex(/^[a-z0-9-]+$/, { message: "is not a chart name" }),
+        version: z.string().regex(chartVersionPattern, { message: "is not a pinned chart version (an exact version such as 1.2.3; no ranges)" }),
+    })
+    .strict();
+
+export const platformSchema = z
+    .object({
+        charts: z
+            .object({
+                metallb: chartSchema,
+                traefik: chartSchema,
+                certManager: chartSchema,
+                democraticCsi: chartSchema,
+                kubePrometheusStack: chartSchema,
+                argocd: chartSchema,
+                /** Signs the kubelets' serving-certificate requests (the Talos patch turns rotation on). */
+                csrApprover: chartSchema,
+            })
+            .strict(),
+        /** How Helm releases wait. Production waits for readiness; a cluster with no kubelet cannot. */
+        helm: z
+            .object({
+                skipAwait: z.boolean().default(false),
+                timeoutSeconds: z.number().int().min(30).default(600),
+                disableHooks: z.boolean().default(false),
+                /** Register the Prometheus operator's admission webhooks (kube-prometheus-stack's
+                 * prometheusOperator.admissionWebhooks). The only chart with such a switch: cert-manager's
+                 * and MetalLB's webhooks are part of their controllers and always installed. */
+                webhooks: z.boolean().default(true),
+            })
+            .strict()
+            .default({}),
+        letsEncrypt: z
+            .object({
+                email: z.string().email({ message: "is not an email address" }),
+            })
+            .strict(),
+        argocd: z
+            .object({
+                repoURL: z.string().regex(/^(https:\/\/|ssh:\/\/|git@)\S+$/, { message: "is not a Git repository URL" }),
+                path: z.string().min(1),
+                targetRevision: z.string().min(1).default("HEAD"),
+                /** User name for HTTPS repository credentials (the token is the secret homelab:gitToken). */
+                username: z.string().optional(),
+            })
+            .strict(),
+        /** Where Alertmanager sends alerts. The receiver's credential (Discord or Slack webhook URL,
+         * or SMTP password) is the secret homelab:alertingSecret. */
+        alerting: z
+            .object({
+                receiver: z.enum(["none", "discord", "slack", "email"]).default("none"),
+                slackChannel: z
+                    .string()
+                    .regex(/^#[\w-]+$/, { message: "is not a Slack channel such as #alerts" })
+                    .optional(),
+                email: z
+                    .object({
+                        to: z.string().email({ message: "is not an email address" }),
+                        from: z.string().email({ message: "is not an email address" }),
+                        smarthost: z.string().regex(/^[a-z0-9.-]+:\d+$/, { message: "is not host:port of an SMTP server" }),
+                        username: z.string().optional(),
+                    })
+                    .strict()
+                    .optional(),
+            })
+            .strict()
+            .default({}),
+        /** democratic-csi's driver image (the chart's default is `latest`, whatever master is). */
+        democraticCsi: z
+            .object({
+                image: z.string().regex(/^[a-z0-9./-]+(:v?\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})$/, {
+                    message: "is not an image pinned to a release tag (v1.9.3) or a digest (@sha256:...)",
+                }),
+            })
+            .strict(),
+        grafana: z
+            .object({
+                storageClass: z.enum(["truenas-iscsi", "truenas-nfs"]).default("truenas-iscsi"),
+                storageSize: z
+                    .string()
+                    .regex(/^\d+(Mi|Gi|Ti)$/, { message: "is not a Kubernetes quantity such as 10Gi" })
+                    .default("10Gi"),
+            })
+            .strict()
+            .default({}),
+    })
+    .strict();
 
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type ClusterConfig = z.output<typeof clusterSchema>;
@@ -363,8 +435,12 @@ export function crossKeyProblems(s: StackSettings): string[] {
     if (s.cluster.vip !== undefined && endpointHost !== s.cluster.vip) {
         problems.push(`${ns}:cluster.endpoint: ${s.cluster.endpoint} should use the VIP ${s.cluster.vip}`);
     }
-    if (s.cluster.vip === undefined && endpointHost !== undefined && parseIPv4(endpointHost) !== undefined &&
-        !s.cluster.nodes.some(n => n.role === "controlplane" && n.address === endpointHost)) {
+    if (
+        s.cluster.vip === undefined &&
+        endpointHost !== undefined &&
+        parseIPv4(endpointHost) !== undefined &&
+        !s.cluster.nodes.some(n => n.role === "controlplane" && n.address === endpointHost)
+    ) {
         problems.push(`${ns}:cluster.endpoint: ${endpointHost} is neither a control plane's address nor a VIP`);
     }
 
@@ -391,7 +467,9 @@ export function crossKeyProblems(s: StackSettings): string[] {
         problems.push(`${ns}:nas.host: ${s.nas.host} is inside the MetalLB range ${inPool(s.nas.host)!.text}`);
     }
     if (ranges.length === s.network.metallbAddresses.length && !inPool(s.network.ingressAddress)) {
-        problems.push(`${ns}:network.ingressAddress: ${s.network.ingressAddress} is outside every MetalLB range (${s.network.metallbAddresses.join(", ")})`);
+        problems.push(
+            `${ns}:network.ingressAddress: ${s.network.ingressAddress} is outside every MetalLB range (${s.network.metallbAddresses.join(", ")})`,
+        );
     }
 
     // Datasets: inside the pool, unique, parents listed (or the pool) before children.
@@ -468,14 +546,19 @@ export function loadStackConfig(): StackConfig {
 }
 
 function loadSecrets(cfg: pulumi.Config, stack: string, settings: StackSettings): StackSecrets {
-    const needed = (Object.keys(secretKeys) as (keyof StackSecrets)[])
-        .filter(k => k !== "alertingSecret" || settings.platform.alerting.receiver !== "none");
+    const needed = (Object.keys(secretKeys) as (keyof StackSecrets)[]).filter(
+        k => k !== "alertingSecret" || settings.platform.alerting.receiver !== "none",
+    );
     const missing = needed.filter(k => cfg.getSecret(k) === undefined);
     if (missing.length > 0) {
-        throw new ConfigError(missing.map(k =>
-            `${configNamespace}:${k}: is missing: ${secretKeys[k]}; set it with ` +
-            `\`npm run pulumi -- config set --secret --stack ${stack} ${configNamespace}:${k} <value>\`` +
-            (k === "nasSshPrivateKey" ? ` (or: ... config set --secret ${configNamespace}:${k} < ~/.ssh/truenas_csi)` : "")));
+        throw new ConfigError(
+            missing.map(
+                k =>
+                    `${configNamespace}:${k}: is missing: ${secretKeys[k]}; set it with ` +
+                    `\`npm run pulumi -- config set --secret --stack ${stack} ${configNamespace}:${k} <value>\`` +
+                    (k === "nasSshPrivateKey" ? ` (or: ... config set --secret ${configNamespace}:${k} < ~/.ssh/truenas_csi)` : ""),
+            ),
+        );
     }
     const read = (k: keyof StackSecrets) => cfg.requireSecret(k);
     return {
@@ -508,6 +591,9 @@ export function policyConfig(settings: StackSettings): Record<string, { destroya
 /** The `homelab:*` keys of a parsed stack file, without the namespace. */
 export function structuredConfigOf(stackFile: unknown): Record<string, unknown> {
     const config = (stackFile as { config?: Record<string, unknown> } | null | undefined)?.config ?? {};
-    return Object.fromEntries(Object.entries(config)
-        .filter(([k]) => k.startsWith(`${configNamespace}:`)).map(([k, v]) => [k.slice(configNamespace.length + 1), v]));
+    return Object.fromEntries(
+        Object.entries(config)
+            .filter(([k]) => k.startsWith(`${configNamespace}:`))
+            .map(([k, v]) => [k.slice(configNamespace.length + 1), v]),
+    );
 }

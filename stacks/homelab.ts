@@ -26,11 +26,15 @@ export function defineHomelab(config: StackConfig): Homelab {
     const talosProvider = new talos.Provider("talos", {});
     const cluster = new TalosCluster(config.cluster.name, { cluster: config.cluster, provider: talosProvider, commandProvider });
 
-    const kubernetes = new k8s.Provider("kubernetes", {
-        kubeconfig: cluster.kubeconfig,
-        // Server-side apply lets Helm-managed and Pulumi-managed fields coexist.
-        enableServerSideApply: true,
-    }, { dependsOn: [cluster.bootstrap] });
+    const kubernetes = new k8s.Provider(
+        "kubernetes",
+        {
+            kubeconfig: cluster.kubeconfig,
+            // Server-side apply lets Helm-managed and Pulumi-managed fields coexist.
+            enableServerSideApply: true,
+        },
+        { dependsOn: [cluster.bootstrap] },
+    );
 
     const nas = new NasDatasets("nas", {
         nas: config.nas,

@@ -162,7 +162,10 @@ export const pinnableHostKeyTypes = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecds
 
 /** The public point's length in the key blob, per type (RFC 8709, RFC 5656). */
 const hostKeyPointLength: Readonly<Record<string, number>> = {
-    "ssh-ed25519": 32, "ecdsa-sha2-nistp256": 65, "ecdsa-sha2-nistp384": 97, "ecdsa-sha2-nistp521": 133,
+    "ssh-ed25519": 32,
+    "ecdsa-sha2-nistp256": 65,
+    "ecdsa-sha2-nistp384": 97,
+    "ecdsa-sha2-nistp521": 133,
 };
 
 /** Reads the length-prefixed strings of an SSH wire-format blob; undefined if it is malformed. */
@@ -185,11 +188,13 @@ function sshStrings(blob: Buffer): Buffer[] | undefined {
 export function hostKeyProblem(line: string): string | undefined {
     const [type, base64, ...rest] = line.trim().split(/\s+/);
     if (rest.length > 0 || base64 === undefined) {
-        return "is not `<type> <base64>` such as \"ssh-ed25519 AAAA...\" (ssh-keyscan -t ed25519 <host> prints it)";
+        return 'is not `<type> <base64>` such as "ssh-ed25519 AAAA..." (ssh-keyscan -t ed25519 <host> prints it)';
     }
     if (type === "ssh-rsa") {
-        return "is an RSA key: the command provider offers only the ssh-rsa (SHA-1) signature for it, which OpenSSH 8.8 and later " +
-            "(TrueNAS SCALE's included) refuse; pin the NAS's ed25519 key (ssh-keyscan -t ed25519 <host>)";
+        return (
+            "is an RSA key: the command provider offers only the ssh-rsa (SHA-1) signature for it, which OpenSSH 8.8 and later " +
+            "(TrueNAS SCALE's included) refuse; pin the NAS's ed25519 key (ssh-keyscan -t ed25519 <host>)"
+        );
     }
     if (!(pinnableHostKeyTypes as readonly string[]).includes(type)) {
         return `has type "${type}", not one of ${pinnableHostKeyTypes.join(", ")}`;
@@ -207,8 +212,12 @@ export function hostKeyProblem(line: string): string | undefined {
     const parts = sshStrings(blob);
     const curve = type.startsWith("ecdsa-") ? type.slice("ecdsa-sha2-".length) : undefined;
     const expected = curve === undefined ? 2 : 3;
-    if (parts === undefined || parts.length !== expected || (curve !== undefined && parts[1].toString("latin1") !== curve) ||
-        parts[expected - 1].length !== hostKeyPointLength[type]) {
+    if (
+        parts === undefined ||
+        parts.length !== expected ||
+        (curve !== undefined && parts[1].toString("latin1") !== curve) ||
+        parts[expected - 1].length !== hostKeyPointLength[type]
+    ) {
         return `is not a well-formed ${type} key blob`;
     }
     return undefined;

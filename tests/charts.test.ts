@@ -82,8 +82,12 @@ function programValues(s: StackSettings): Record<ChartKey, Record<string, unknow
         metallb: [v.metallbValues()],
         traefik: [v.traefikValues(s.network)],
         certManager: [v.certManagerValues()],
-        democraticCsi: (["iscsi", "nfs"] as const).map(p => v.democraticCsiValues(p, `democratic-csi-${p}-driver-config`, s.platform.democraticCsi.image)),
-        kubePrometheusStack: [v.monitoringValues(s.cluster, s.platform, { adminSecret: "grafana-admin", storageClass: s.platform.grafana.storageClass })],
+        democraticCsi: (["iscsi", "nfs"] as const).map(p =>
+            v.democraticCsiValues(p, `democratic-csi-${p}-driver-config`, s.platform.democraticCsi.image),
+        ),
+        kubePrometheusStack: [
+            v.monitoringValues(s.cluster, s.platform, { adminSecret: "grafana-admin", storageClass: s.platform.grafana.storageClass }),
+        ],
         argocd: [v.argocdValues("$2a$10$stand.in.bcrypt.hash", "2026-01-01T00:00:00Z")],
         csrApprover: [v.csrApproverValues(s.cluster)],
     };
@@ -91,7 +95,10 @@ function programValues(s: StackSettings): Record<ChartKey, Record<string, unknow
 
 describe("lab stand-in charts", () => {
     const lab = parseStackSettings("lab", clone(rawStackConfig("lab")));
-    const standIns = fs.readdirSync(chartsDir).filter(d => fs.existsSync(path.join(chartsDir, d, "Chart.yaml"))).sort();
+    const standIns = fs
+        .readdirSync(chartsDir)
+        .filter(d => fs.existsSync(path.join(chartsDir, d, "Chart.yaml")))
+        .sort();
 
     it("every chart the lab pins from its loopback repository has a stand-in of that name and version, and none is left over", () => {
         const pinned = Object.values(lab.platform.charts).filter(c => isLoopback(new URL(c.repo).hostname));
@@ -107,8 +114,9 @@ describe("lab stand-in charts", () => {
 
     it("each stand-in names the upstream repository, tag and path it stands for", () => {
         for (const chart of standIns) {
-            const description = String(readYaml(path.join(chartsDir, chart, "Chart.yaml")).description ?? "");
-            assert.match(description, /Stands for github\.com\/[\w.-]+\/[\w.-]+ tag \S+, \S+/, `lab/charts/${chart}/Chart.yaml`);
+            const { description } = readYaml(path.join(chartsDir, chart, "Chart.yaml")) as { description?: string };
+            assert.strictEqual(typeof description, "string", `lab/charts/${chart}/Chart.yaml has a description`);
+            assert.match(description!, /Stands for github\.com\/[\w.-]+\/[\w.-]+ tag \S+, \S+/, `lab/charts/${chart}/Chart.yaml`);
         }
     });
 
@@ -120,7 +128,11 @@ describe("lab stand-in charts", () => {
                 const chart = s.platform.charts[key].chart;
                 const declared = declaredValues(chart);
                 for (const given of values[key]) {
-                    assert.deepStrictEqual(undeclared(given, declared, openPaths[chart] ?? []), [], `values of ${chart} that lab/charts/${chart} does not declare`);
+                    assert.deepStrictEqual(
+                        undeclared(given, declared, openPaths[chart] ?? []),
+                        [],
+                        `values of ${chart} that lab/charts/${chart} does not declare`,
+                    );
                 }
             }
         });
@@ -129,8 +141,21 @@ describe("lab stand-in charts", () => {
     it("a key the chart does not declare is caught (the check can fail)", () => {
         const declared = declaredValues("metallb");
         assert.deepStrictEqual(undeclared({ speaker: { ignoreExcludeLb: true } }, declared, []), ["speaker.ignoreExcludeLb"]);
-        assert.deepStrictEqual(undeclared({ speaker: { image: { tag: "v1" } }, prometheus: { serviceMonitor: { speaker: { additionalLabels: { release: "x" } } } } }, declared, []), []);
-        assert.deepStrictEqual(undeclared({ "kube-state-metrics": { releaseLabel: true, prometheus: { monitor: { enable: true } } } },
-            declaredValues("kube-prometheus-stack"), []), ["kube-state-metrics.prometheus.monitor.enable"]);
+        assert.deepStrictEqual(
+            undeclared(
+                { speaker: { image: { tag: "v1" } }, prometheus: { serviceMonitor: { speaker: { additionalLabels: { release: "x" } } } } },
+                declared,
+                [],
+            ),
+            [],
+        );
+        assert.deepStrictEqual(
+            undeclared(
+                { "kube-state-metrics": { releaseLabel: true, prometheus: { monitor: { enable: true } } } },
+                declaredValues("kube-prometheus-stack"),
+                [],
+            ),
+            ["kube-state-metrics.prometheus.monitor.enable"],
+        );
     });
 });

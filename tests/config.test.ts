@@ -35,7 +35,10 @@ describe("stack configuration", () => {
 
     it("describes the homelab of the owner's notes", () => {
         const s = parseStackSettings("homelab", rawStackConfig("homelab"));
-        assert.deepStrictEqual(s.cluster.nodes.map(n => [n.name, n.address, n.role]), [["sever-it01", "192.168.2.20", "controlplane"]]);
+        assert.deepStrictEqual(
+            s.cluster.nodes.map(n => [n.name, n.address, n.role]),
+            [["sever-it01", "192.168.2.20", "controlplane"]],
+        );
         assert.strictEqual(s.cluster.talosVersion, "v1.11.5");
         assert.strictEqual(s.cluster.kubernetesVersion, "v1.34.1");
         assert.strictEqual(s.nas.host, "192.168.2.30");
@@ -51,73 +54,220 @@ describe("stack configuration", () => {
         const lab = parseStackSettings("lab", rawStackConfig("lab"));
         const home = parseStackSettings("homelab", rawStackConfig("homelab"));
         assert.deepStrictEqual(Object.keys(lab).sort(), Object.keys(home).sort());
-        assert.deepStrictEqual(lab.nas.datasets.map(d => d.name), home.nas.datasets.map(d => d.name));
+        assert.deepStrictEqual(
+            lab.nas.datasets.map(d => d.name),
+            home.nas.datasets.map(d => d.name),
+        );
         const addresses = [lab.nas.host, ...lab.cluster.nodes.map(n => n.address), lab.network.ingressAddress];
-        assert.ok(addresses.every(a => a.startsWith("127.")), addresses.join(", "));
+        assert.ok(
+            addresses.every(a => a.startsWith("127.")),
+            addresses.join(", "),
+        );
     });
 
     // Each message is part of the interface: exact text, naming key and stack file.
     const cases: [string, (c: any) => void, string][] = [
-        ["a node address that is not an IP", c => { c.cluster.nodes[0].address = "127.0.10.300"; },
-            'homelab:cluster.nodes[0].address: "127.0.10.300" is not an IPv4 address (Pulumi.lab.yaml)'],
-        ["a dataset name with a space", c => { c.nas.datasets[2].name = "default/a b"; },
-            'homelab:nas.datasets[2].name: "default/a b" contains a space (Pulumi.lab.yaml)'],
-        ["a MetalLB range that ends before it starts", c => { c.network.metallbAddresses = ["127.0.10.110-127.0.10.100"]; },
-            'homelab:network.metallbAddresses[0]: range "127.0.10.110-127.0.10.100" ends (127.0.10.100) before it starts (127.0.10.110) (Pulumi.lab.yaml)'],
-        ["a Talos version that is not a version", c => { c.cluster.talosVersion = "latest"; },
-            "homelab:cluster.talosVersion: is not a pinned Talos version such as v1.11.5 (Pulumi.lab.yaml)"],
-        ["a Kubernetes version range", c => { c.cluster.kubernetesVersion = "1.34"; },
-            "homelab:cluster.kubernetesVersion: is not a pinned Kubernetes version such as v1.11.5 (Pulumi.lab.yaml)"],
-        ["an unpinned chart", c => { c.platform.charts.traefik.version = "^37.0.0"; },
-            "homelab:platform.charts.traefik.version: is not a pinned chart version (an exact version such as 1.2.3; no ranges) (Pulumi.lab.yaml)"],
-        ["a duplicate node name", c => { c.cluster.nodes.push({ ...c.cluster.nodes[0], address: "127.0.10.5", role: "worker" }); },
-            'homelab:cluster.nodes[1].name: "lab-cp1" is already the name of nodes[0] (Pulumi.lab.yaml)'],
-        ["a duplicate node address", c => { c.cluster.nodes.push({ ...c.cluster.nodes[0], name: "lab-w1", role: "worker" }); },
-            "homelab:cluster.nodes[1].address: 127.0.10.2 is already the address of nodes[0] (Pulumi.lab.yaml)"],
-        ["an even number of control planes", c => {
-            c.cluster.vip = "127.0.10.9"; c.cluster.endpoint = "https://127.0.10.9:6443";
-            c.cluster.nodes.push({ ...c.cluster.nodes[0], name: "lab-cp2", address: "127.0.10.5" });
-        }, "homelab:cluster.nodes: has 2 control planes; etcd needs an odd number (1, 3, 5) to keep quorum (Pulumi.lab.yaml)"],
-        ["a VIP inside the MetalLB pool", c => { c.cluster.vip = "127.0.10.101"; c.cluster.endpoint = "https://127.0.10.101:6443"; },
-            "homelab:cluster.vip: 127.0.10.101 is inside the MetalLB range 127.0.10.100-127.0.10.110 (Pulumi.lab.yaml)"],
-        ["an ingress address outside the pool", c => { c.network.ingressAddress = "127.0.10.50"; },
-            "homelab:network.ingressAddress: 127.0.10.50 is outside every MetalLB range (127.0.10.100-127.0.10.110) (Pulumi.lab.yaml)"],
-        ["a child dataset listed before its parent", c => { c.nas.datasets.unshift({ name: "default/apps/db" }, { name: "default/apps" }); },
-            'homelab:nas.datasets[0].name: parent "default/apps" must be listed before "default/apps/db" (Pulumi.lab.yaml)'],
-        ["a dataset outside the pool", c => { c.nas.datasets.push({ name: "tank/x" }); },
-            'homelab:nas.datasets[6].name: "tank/x" is not inside pool "default" (Pulumi.lab.yaml)'],
-        ["a quota that is not a size", c => { c.nas.datasets[0].properties = { quota: "lots" }; },
-            'homelab:nas.datasets[0].properties.quota: "lots" is not valid: expected none or a size such as 50G (Pulumi.lab.yaml)'],
-        ["a property value that could break out of a shell", c => { c.nas.datasets[0].properties = { "org.homelab:note": "x;reboot" }; },
-            'homelab:nas.datasets[0].properties.org.homelab:note: "x;reboot" has a character outside letters, digits and _ . : / , = @ + - (Pulumi.lab.yaml)'],
-        ["a dataset name with a shell character", c => { c.nas.datasets[0].name = "default/$(reboot)"; },
-            'homelab:nas.datasets[0].name: "default/$(reboot)" has the component "$(reboot)" with a character ZFS does not allow (letters, digits, _ - . : only) (Pulumi.lab.yaml)'],
-        ["nested CSI parents", c => { c.nas.csi.nfs.snapshots = "default/k8s-pv/iscsi/snaps"; c.nas.datasets.push({ name: "default/k8s-pv/iscsi/snaps" }); },
-            'homelab:nas.csi.nfs.snapshots: "default/k8s-pv/iscsi/snaps" is nested inside csi.iscsi.parent "default/k8s-pv/iscsi"; democratic-csi needs separate trees (Pulumi.lab.yaml)'],
-        ["an etcd backup dataset that is not listed", c => { c.nas.etcdBackups.dataset = "default/backups"; },
-            'homelab:nas.etcdBackups.dataset: "default/backups" is not one of nas.datasets (Pulumi.lab.yaml)'],
-        ["an etcd backup dataset inside a democratic-csi tree", c => { c.nas.etcdBackups.dataset = "default/smb-share"; },
-            'homelab:nas.etcdBackups.dataset: "default/smb-share" is inside csi.nfs.parent "default/smb-share", which democratic-csi manages (Pulumi.lab.yaml)'],
-        ["a retention that keeps no daily snapshot", c => { c.nas.etcdBackups.retention = { daily: 0 }; },
-            "homelab:nas.etcdBackups.retention.daily: Number must be greater than or equal to 1 (Pulumi.lab.yaml)"],
-        ["an RSA host key pin, which the command provider cannot negotiate with OpenSSH 8.8+", c => { c.nas.hostKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7"; },
+        [
+            "a node address that is not an IP",
+            c => {
+                c.cluster.nodes[0].address = "127.0.10.300";
+            },
+            'homelab:cluster.nodes[0].address: "127.0.10.300" is not an IPv4 address (Pulumi.lab.yaml)',
+        ],
+        [
+            "a dataset name with a space",
+            c => {
+                c.nas.datasets[2].name = "default/a b";
+            },
+            'homelab:nas.datasets[2].name: "default/a b" contains a space (Pulumi.lab.yaml)',
+        ],
+        [
+            "a MetalLB range that ends before it starts",
+            c => {
+                c.network.metallbAddresses = ["127.0.10.110-127.0.10.100"];
+            },
+            'homelab:network.metallbAddresses[0]: range "127.0.10.110-127.0.10.100" ends (127.0.10.100) before it starts (127.0.10.110) (Pulumi.lab.yaml)',
+        ],
+        [
+            "a Talos version that is not a version",
+            c => {
+                c.cluster.talosVersion = "latest";
+            },
+            "homelab:cluster.talosVersion: is not a pinned Talos version such as v1.11.5 (Pulumi.lab.yaml)",
+        ],
+        [
+            "a Kubernetes version range",
+            c => {
+                c.cluster.kubernetesVersion = "1.34";
+            },
+            "homelab:cluster.kubernetesVersion: is not a pinned Kubernetes version such as v1.11.5 (Pulumi.lab.yaml)",
+        ],
+        [
+            "an unpinned chart",
+            c => {
+                c.platform.charts.traefik.version = "^37.0.0";
+            },
+            "homelab:platform.charts.traefik.version: is not a pinned chart version (an exact version such as 1.2.3; no ranges) (Pulumi.lab.yaml)",
+        ],
+        [
+            "a duplicate node name",
+            c => {
+                c.cluster.nodes.push({ ...c.cluster.nodes[0], address: "127.0.10.5", role: "worker" });
+            },
+            'homelab:cluster.nodes[1].name: "lab-cp1" is already the name of nodes[0] (Pulumi.lab.yaml)',
+        ],
+        [
+            "a duplicate node address",
+            c => {
+                c.cluster.nodes.push({ ...c.cluster.nodes[0], name: "lab-w1", role: "worker" });
+            },
+            "homelab:cluster.nodes[1].address: 127.0.10.2 is already the address of nodes[0] (Pulumi.lab.yaml)",
+        ],
+        [
+            "an even number of control planes",
+            c => {
+                c.cluster.vip = "127.0.10.9";
+                c.cluster.endpoint = "https://127.0.10.9:6443";
+                c.cluster.nodes.push({ ...c.cluster.nodes[0], name: "lab-cp2", address: "127.0.10.5" });
+            },
+            "homelab:cluster.nodes: has 2 control planes; etcd needs an odd number (1, 3, 5) to keep quorum (Pulumi.lab.yaml)",
+        ],
+        [
+            "a VIP inside the MetalLB pool",
+            c => {
+                c.cluster.vip = "127.0.10.101";
+                c.cluster.endpoint = "https://127.0.10.101:6443";
+            },
+            "homelab:cluster.vip: 127.0.10.101 is inside the MetalLB range 127.0.10.100-127.0.10.110 (Pulumi.lab.yaml)",
+        ],
+        [
+            "an ingress address outside the pool",
+            c => {
+                c.network.ingressAddress = "127.0.10.50";
+            },
+            "homelab:network.ingressAddress: 127.0.10.50 is outside every MetalLB range (127.0.10.100-127.0.10.110) (Pulumi.lab.yaml)",
+        ],
+        [
+            "a child dataset listed before its parent",
+            c => {
+                c.nas.datasets.unshift({ name: "default/apps/db" }, { name: "default/apps" });
+            },
+            'homelab:nas.datasets[0].name: parent "default/apps" must be listed before "default/apps/db" (Pulumi.lab.yaml)',
+        ],
+        [
+            "a dataset outside the pool",
+            c => {
+                c.nas.datasets.push({ name: "tank/x" });
+            },
+            'homelab:nas.datasets[6].name: "tank/x" is not inside pool "default" (Pulumi.lab.yaml)',
+        ],
+        [
+            "a quota that is not a size",
+            c => {
+                c.nas.datasets[0].properties = { quota: "lots" };
+            },
+            'homelab:nas.datasets[0].properties.quota: "lots" is not valid: expected none or a size such as 50G (Pulumi.lab.yaml)',
+        ],
+        [
+            "a property value that could break out of a shell",
+            c => {
+                c.nas.datasets[0].properties = { "org.homelab:note": "x;reboot" };
+            },
+            'homelab:nas.datasets[0].properties.org.homelab:note: "x;reboot" has a character outside letters, digits and _ . : / , = @ + - (Pulumi.lab.yaml)',
+        ],
+        [
+            "a dataset name with a shell character",
+            c => {
+                c.nas.datasets[0].name = "default/$(reboot)";
+            },
+            'homelab:nas.datasets[0].name: "default/$(reboot)" has the component "$(reboot)" with a character ZFS does not allow (letters, digits, _ - . : only) (Pulumi.lab.yaml)',
+        ],
+        [
+            "nested CSI parents",
+            c => {
+                c.nas.csi.nfs.snapshots = "default/k8s-pv/iscsi/snaps";
+                c.nas.datasets.push({ name: "default/k8s-pv/iscsi/snaps" });
+            },
+            'homelab:nas.csi.nfs.snapshots: "default/k8s-pv/iscsi/snaps" is nested inside csi.iscsi.parent "default/k8s-pv/iscsi"; democratic-csi needs separate trees (Pulumi.lab.yaml)',
+        ],
+        [
+            "an etcd backup dataset that is not listed",
+            c => {
+                c.nas.etcdBackups.dataset = "default/backups";
+            },
+            'homelab:nas.etcdBackups.dataset: "default/backups" is not one of nas.datasets (Pulumi.lab.yaml)',
+        ],
+        [
+            "an etcd backup dataset inside a democratic-csi tree",
+            c => {
+                c.nas.etcdBackups.dataset = "default/smb-share";
+            },
+            'homelab:nas.etcdBackups.dataset: "default/smb-share" is inside csi.nfs.parent "default/smb-share", which democratic-csi manages (Pulumi.lab.yaml)',
+        ],
+        [
+            "a retention that keeps no daily snapshot",
+            c => {
+                c.nas.etcdBackups.retention = { daily: 0 };
+            },
+            "homelab:nas.etcdBackups.retention.daily: Number must be greater than or equal to 1 (Pulumi.lab.yaml)",
+        ],
+        [
+            "an RSA host key pin, which the command provider cannot negotiate with OpenSSH 8.8+",
+            c => {
+                c.nas.hostKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7";
+            },
             "homelab:nas.hostKey: is an RSA key: the command provider offers only the ssh-rsa (SHA-1) signature for it, which OpenSSH 8.8 and later " +
-            "(TrueNAS SCALE's included) refuse; pin the NAS's ed25519 key (ssh-keyscan -t ed25519 <host>) (Pulumi.lab.yaml)"],
-        ["a host key whose base64 is not a key of the named type", c => {
-            c.nas.hostKey = "ecdsa-sha2-nistp256 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000000";
-        }, 'homelab:nas.hostKey: is not a ecdsa-sha2-nistp256 key: its base64 holds a "ssh-ed25519" key (Pulumi.lab.yaml)'],
-        ["a host key blob cut short", c => { c.nas.hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOf"; },
-            "homelab:nas.hostKey: is not a well-formed ssh-ed25519 key blob (Pulumi.lab.yaml)"],
-        ["a host key that is not base64", c => { c.nas.hostKey = "ssh-ed25519 AAAA$$"; },
-            "homelab:nas.hostKey: is not valid base64 (Pulumi.lab.yaml)"],
-        ["a host key without its type", c => { c.nas.hostKey = "AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000000"; },
-            'homelab:nas.hostKey: is not `<type> <base64>` such as "ssh-ed25519 AAAA..." (ssh-keyscan -t ed25519 <host> prints it) (Pulumi.lab.yaml)'],
-        ["an unknown key", c => { c.nas.hostkey = c.nas.hostKey; },
-            'homelab:nas: unknown key(s) "hostkey" (Pulumi.lab.yaml)'],
-        ["a missing structured key", c => { delete c.network; },
-            "homelab:network: is missing (Pulumi.lab.yaml)"],
-        ["an unknown apply mode", c => { c.cluster.applyMode = "yolo"; },
-            'homelab:cluster.applyMode: "yolo" is not one of auto, no_reboot, reboot, staged, staged_if_needing_reboot (Pulumi.lab.yaml)'],
+                "(TrueNAS SCALE's included) refuse; pin the NAS's ed25519 key (ssh-keyscan -t ed25519 <host>) (Pulumi.lab.yaml)",
+        ],
+        [
+            "a host key whose base64 is not a key of the named type",
+            c => {
+                c.nas.hostKey = "ecdsa-sha2-nistp256 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000000";
+            },
+            'homelab:nas.hostKey: is not a ecdsa-sha2-nistp256 key: its base64 holds a "ssh-ed25519" key (Pulumi.lab.yaml)',
+        ],
+        [
+            "a host key blob cut short",
+            c => {
+                c.nas.hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOf";
+            },
+            "homelab:nas.hostKey: is not a well-formed ssh-ed25519 key blob (Pulumi.lab.yaml)",
+        ],
+        [
+            "a host key that is not base64",
+            c => {
+                c.nas.hostKey = "ssh-ed25519 AAAA$$";
+            },
+            "homelab:nas.hostKey: is not valid base64 (Pulumi.lab.yaml)",
+        ],
+        [
+            "a host key without its type",
+            c => {
+                c.nas.hostKey = "AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000000";
+            },
+            'homelab:nas.hostKey: is not `<type> <base64>` such as "ssh-ed25519 AAAA..." (ssh-keyscan -t ed25519 <host> prints it) (Pulumi.lab.yaml)',
+        ],
+        [
+            "an unknown key",
+            c => {
+                c.nas.hostkey = c.nas.hostKey;
+            },
+            'homelab:nas: unknown key(s) "hostkey" (Pulumi.lab.yaml)',
+        ],
+        [
+            "a missing structured key",
+            c => {
+                delete c.network;
+            },
+            "homelab:network: is missing (Pulumi.lab.yaml)",
+        ],
+        [
+            "an unknown apply mode",
+            c => {
+                c.cluster.applyMode = "yolo";
+            },
+            'homelab:cluster.applyMode: "yolo" is not one of auto, no_reboot, reboot, staged, staged_if_needing_reboot (Pulumi.lab.yaml)',
+        ],
     ];
     for (const [what, edit, message] of cases) {
         it(`rejects ${what}, naming the key`, () => {
@@ -126,7 +276,10 @@ describe("stack configuration", () => {
     }
 
     it("reports every problem at once, not only the first", () => {
-        const found = labWith(c => { c.cluster.talosVersion = "x"; c.nas.port = 0; });
+        const found = labWith(c => {
+            c.cluster.talosVersion = "x";
+            c.nas.port = 0;
+        });
         assert.strictEqual(found.length, 2, found.join("\n"));
     });
 });
@@ -136,7 +289,7 @@ describe("network isolation and policy settings, from the stack file (fail close
     const file = (value: string) => doc(`config:\n  homelab:isolateNetwork: ${value}\n`);
 
     it("isolates on anything but an explicit false", () => {
-        for (const value of ["true", "true # on the LAN only", "True", "TRUE", '"true"', "yes", "1", "off", "\"\""]) {
+        for (const value of ["true", "true # on the LAN only", "True", "TRUE", '"true"', "yes", "1", "off", '""']) {
             assert.strictEqual(networkIsolated(file(value)), true, value);
         }
         assert.strictEqual(networkIsolated(doc("config:\n  homelab:other: 1\n")), true, "a missing key");
@@ -151,11 +304,22 @@ describe("the wrappers' stack guard @tools", () => {
     it("isolates every stack whose file does not say false, through the shell function the wrappers call", () => {
         // A stack file of its own in the repository, as the wrappers find them.
         const file = path.join(root, "Pulumi.guard-test.yaml");
-        const isolated = () => execFileSync("bash", ["-c",
-            "source toolchain/env.sh && source toolchain/isolation.sh && if stack_is_isolated guard-test; then echo isolated; else echo open; fi"],
-        { cwd: root, encoding: "utf8", env: { ...process.env, HOMELAB_ALLOW_NETWORK: "" } }).trim();
+        const isolated = () =>
+            execFileSync(
+                "bash",
+                [
+                    "-c",
+                    "source toolchain/env.sh && source toolchain/isolation.sh && if stack_is_isolated guard-test; then echo isolated; else echo open; fi",
+                ],
+                { cwd: root, encoding: "utf8", env: { ...process.env, HOMELAB_ALLOW_NETWORK: "" } },
+            ).trim();
         try {
-            for (const [value, expected] of [["true # on the LAN only", "isolated"], ["True", "isolated"], ['"true"', "isolated"], ["false", "open"]]) {
+            for (const [value, expected] of [
+                ["true # on the LAN only", "isolated"],
+                ["True", "isolated"],
+                ['"true"', "isolated"],
+                ["false", "open"],
+            ]) {
                 fs.writeFileSync(file, `config:\n  homelab:isolateNetwork: ${value}\n`);
                 assert.strictEqual(isolated(), expected, value);
             }

@@ -33,13 +33,19 @@ for (const stack of ["homelab", "lab"]) {
         }
 
         it("AppProjects workloads and apps-of-apps", () => {
-            for (const [name, spec] of [["workloads", v.workloadsProjectSpec(s.platform.argocd.repoURL)], ["apps-of-apps", v.appsOfAppsProjectSpec(s.platform.argocd.repoURL)]] as const) {
+            for (const [name, spec] of [
+                ["workloads", v.workloadsProjectSpec(s.platform.argocd.repoURL)],
+                ["apps-of-apps", v.appsOfAppsProjectSpec(s.platform.argocd.repoURL)],
+            ] as const) {
                 new AppProject({ metadata: { name, namespace: "argocd" }, spec }).validate();
             }
         });
 
         it("the root Application", () => {
-            const app = new Application({ metadata: { name: "root", namespace: "argocd" }, spec: v.rootApplicationSpec(s.platform.argocd, "apps-of-apps") });
+            const app = new Application({
+                metadata: { name: "root", namespace: "argocd" },
+                spec: v.rootApplicationSpec(s.platform.argocd, "apps-of-apps"),
+            });
             app.validate();
             assert.strictEqual(app.spec.source.path, s.platform.argocd.path);
         });

@@ -14,8 +14,14 @@ describe("Grafana dashboards as code", () => {
         const exprs: string[] = etcd.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr));
         // The dashboard shows what the etcd alerts watch.
         for (const metric of ["etcd_mvcc_db_total_size_in_bytes", "etcd_server_has_leader"]) {
-            assert.ok(exprs.some(e => e.includes(metric)), metric);
-            assert.ok(alertRules.some(r => r.expr.includes(metric)), metric);
+            assert.ok(
+                exprs.some(e => e.includes(metric)),
+                metric,
+            );
+            assert.ok(
+                alertRules.some(r => r.expr.includes(metric)),
+                metric,
+            );
         }
     });
 
@@ -23,8 +29,14 @@ describe("Grafana dashboards as code", () => {
         const cases: [Record<string, string>, RegExp][] = [
             [{ "a.json": "{" }, /dashboards\/a\.json: not JSON/],
             [{ "a.json": JSON.stringify({ title: "x" }) }, /dashboards\/a\.json: needs a uid/],
-            [{ "a.json": JSON.stringify({ uid: "x", title: "x" }), "b.json": JSON.stringify({ uid: "x", title: "y" }) }, /dashboards\/b\.json: uid x is already used by dashboards\/a\.json/],
-            [{ "a.json": JSON.stringify({ uid: "x", title: "x", panels: [{ datasource: { uid: "P1809F7CD0C75ACF3" } }] }) }, /dashboards\/a\.json: panels must use the \$\{datasource\} variable/],
+            [
+                { "a.json": JSON.stringify({ uid: "x", title: "x" }), "b.json": JSON.stringify({ uid: "x", title: "y" }) },
+                /dashboards\/b\.json: uid x is already used by dashboards\/a\.json/,
+            ],
+            [
+                { "a.json": JSON.stringify({ uid: "x", title: "x", panels: [{ datasource: { uid: "P1809F7CD0C75ACF3" } }] }) },
+                /dashboards\/a\.json: panels must use the \$\{datasource\} variable/,
+            ],
         ];
         for (const [files, message] of cases) {
             const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dashboards-"));

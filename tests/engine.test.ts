@@ -9,17 +9,30 @@ import { root } from "./stackfiles";
 
 function readVersions(): Record<string, string> {
     const text = fs.readFileSync(path.join(root, "toolchain/versions.env"), "utf8");
-    return Object.fromEntries(text.split("\n").filter(l => /^[A-Z_]+=/.test(l)).map(l => l.split("=", 2) as [string, string]));
+    return Object.fromEntries(
+        text
+            .split("\n")
+            .filter(l => /^[A-Z_]+=/.test(l))
+            .map(l => l.split("=", 2) as [string, string]),
+    );
 }
 
-interface Run { status: number; stdout: string; stderr: string }
+interface Run {
+    status: number;
+    stdout: string;
+    stderr: string;
+}
 
 function npmRun(script: string, args: string[], timeout = 300_000): Run {
     const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], { cwd: root, encoding: "utf8", timeout });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface PreviewStep { op: string; urn: string; newState?: { type: string; inputs: Record<string, any>; dependencies?: string[] } }
+interface PreviewStep {
+    op: string;
+    urn: string;
+    newState?: { type: string; inputs: Record<string, any>; dependencies?: string[] };
+}
 
 const nameOf = (urn: string) => urn.split("::").pop()!;
 
@@ -54,7 +67,12 @@ const intendedGraph: Record<string, string[]> = {
     "platform-democratic-csi-nfs": ["platform-csi-nfs-config", "platform-ns-democratic-csi"],
     "platform-grafana-admin-secret": ["platform-grafana-admin", "platform-ns-monitoring"],
     "platform-alertmanager-receiver": ["platform-ns-monitoring"],
-    "platform-kube-prometheus-stack": ["platform-alertmanager-receiver", "platform-democratic-csi-iscsi", "platform-grafana-admin-secret", "platform-ns-monitoring"],
+    "platform-kube-prometheus-stack": [
+        "platform-alertmanager-receiver",
+        "platform-democratic-csi-iscsi",
+        "platform-grafana-admin-secret",
+        "platform-ns-monitoring",
+    ],
     "platform-argocd-admin-mtime": ["platform-argocd-admin"],
     "platform-argo-cd": ["platform-argocd-admin", "platform-argocd-admin-mtime", "platform-ns-argocd"],
     "platform-argocd-repo": ["platform-ns-argocd"],
@@ -72,7 +90,7 @@ const intendedGraph: Record<string, string[]> = {
 function previewJSON(stack: string, extra: string[] = []): { run: Run; steps: PreviewStep[] } {
     const run = npmRun("preview", [stack, ...extra, "--json"]);
     const start = run.stdout.indexOf("{");
-    const steps = start >= 0 && run.status === 0 ? (JSON.parse(run.stdout.slice(start)).steps ?? []) as PreviewStep[] : [];
+    const steps = start >= 0 && run.status === 0 ? ((JSON.parse(run.stdout.slice(start)).steps ?? []) as PreviewStep[]) : [];
     return { run, steps };
 }
 
@@ -90,7 +108,9 @@ describe("the engine @engine", function () {
         const r = npmRun("pulumi", ["plugin", "ls", "--json"]);
         assert.strictEqual(r.status, 0, r.stderr);
         const plugins = (JSON.parse(r.stdout) as { name: string; kind: string; version: string }[])
-            .filter(p => p.kind === "resource").map(p => `${p.name}@${p.version}`).sort();
+            .filter(p => p.kind === "resource")
+            .map(p => `${p.name}@${p.version}`)
+            .sort();
         assert.deepStrictEqual(plugins, [
             `command@${versions.COMMAND_PROVIDER_VERSION}`,
             `kubernetes@${versions.KUBERNETES_PROVIDER_VERSION}`,
@@ -112,15 +132,30 @@ describe("the engine @engine", function () {
             const byType = (t: string) => steps.filter(s => s.newState?.type === t);
             assert.strictEqual(byType("talos:machine/secrets:Secrets").length, 1);
             const applies = byType("talos:machine/configurationApply:ConfigurationApply");
-            assert.deepStrictEqual(applies.map(a => [a.urn.split("::").pop(), a.newState!.inputs.node]), [["homelab-sever-it01-config", "192.168.2.20"]]);
-            assert.deepStrictEqual(byType("talos:machine/bootstrap:Bootstrap").map(b => b.newState!.inputs.node), ["192.168.2.20"]);
+            assert.deepStrictEqual(
+                applies.map(a => [a.urn.split("::").pop(), a.newState!.inputs.node]),
+                [["homelab-sever-it01-config", "192.168.2.20"]],
+            );
+            assert.deepStrictEqual(
+                byType("talos:machine/bootstrap:Bootstrap").map(b => b.newState!.inputs.node),
+                ["192.168.2.20"],
+            );
             assert.strictEqual(byType("talos:cluster/kubeconfig:Kubeconfig").length, 1);
         });
 
         it("plans every dataset of the owner's notes and every platform release against upstream repositories", () => {
-            const datasets = steps.filter(s => s.newState?.type === "command:remote:Command").map(s => s.urn.split("::").pop()).sort();
-            assert.deepStrictEqual(datasets, ["nas-default/etcd-backups", "nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots",
-                "nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share"]);
+            const datasets = steps
+                .filter(s => s.newState?.type === "command:remote:Command")
+                .map(s => s.urn.split("::").pop())
+                .sort();
+            assert.deepStrictEqual(datasets, [
+                "nas-default/etcd-backups",
+                "nas-default/k8s-pv",
+                "nas-default/k8s-pv/iscsi",
+                "nas-default/k8s-pv/iscsi-snapshots",
+                "nas-default/k8s-pv/nfs-snapshots",
+                "nas-default/smb-share",
+            ]);
             const releases = steps.filter(s => s.newState?.type === "kubernetes:helm.sh/v3:Release");
             assert.strictEqual(releases.length, 8);
             for (const r of releases) {
@@ -146,12 +181,27 @@ describe("the engine @engine", function () {
 
     describe("a malformed stack file fails before any resource is registered, naming the key", () => {
         const cases: [string, (c: any) => void, string][] = [
-            ["a node address that is not an IP", c => { c.config["homelab:cluster"].nodes[0].address = "not-an-ip"; },
-                'homelab:cluster.nodes[0].address: "not-an-ip" is not an IPv4 address (Pulumi.lab.yaml)'],
-            ["a dataset name with a space", c => { c.config["homelab:nas"].datasets[1].name = "default/k8s pv"; },
-                'homelab:nas.datasets[1].name: "default/k8s pv" contains a space (Pulumi.lab.yaml)'],
-            ["a MetalLB range whose end is before its start", c => { c.config["homelab:network"].metallbAddresses = ["127.0.10.110-127.0.10.100"]; },
-                'homelab:network.metallbAddresses[0]: range "127.0.10.110-127.0.10.100" ends (127.0.10.100) before it starts (127.0.10.110) (Pulumi.lab.yaml)'],
+            [
+                "a node address that is not an IP",
+                c => {
+                    c.config["homelab:cluster"].nodes[0].address = "not-an-ip";
+                },
+                'homelab:cluster.nodes[0].address: "not-an-ip" is not an IPv4 address (Pulumi.lab.yaml)',
+            ],
+            [
+                "a dataset name with a space",
+                c => {
+                    c.config["homelab:nas"].datasets[1].name = "default/k8s pv";
+                },
+                'homelab:nas.datasets[1].name: "default/k8s pv" contains a space (Pulumi.lab.yaml)',
+            ],
+            [
+                "a MetalLB range whose end is before its start",
+                c => {
+                    c.config["homelab:network"].metallbAddresses = ["127.0.10.110-127.0.10.100"];
+                },
+                'homelab:network.metallbAddresses[0]: range "127.0.10.110-127.0.10.100" ends (127.0.10.100) before it starts (127.0.10.110) (Pulumi.lab.yaml)',
+            ],
         ];
         for (const [what, edit, message] of cases) {
             it(what, () => {

@@ -17,8 +17,13 @@ const run = (cmd: string, args: string[]) => {
     return { status: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
 };
 const npm = (script: string, ...args: string[]) => run("npm", ["run", "--silent", script, "--", ...args]);
-const backupDir = () => execFileSync("/usr/sbin/zfs", ["get", "-H", "-o", "value", "mountpoint", "default/etcd-backups"], { encoding: "utf8" }).trim();
-const snapshots = () => fs.readdirSync(backupDir()).filter(n => takenAt(n) !== undefined).sort();
+const backupDir = () =>
+    execFileSync("/usr/sbin/zfs", ["get", "-H", "-o", "value", "mountpoint", "default/etcd-backups"], { encoding: "utf8" }).trim();
+const snapshots = () =>
+    fs
+        .readdirSync(backupDir())
+        .filter(n => takenAt(n) !== undefined)
+        .sort();
 
 const configMap = (name: string) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "default" }, data: { note: name } });
 
@@ -29,25 +34,37 @@ describe("etcd backup and restore in the lab @engine @lab", function () {
     before(() => {
         const lab = npm("lab");
         assert.strictEqual(lab.status, 0, lab.out.slice(-3000));
-        kube = kubeFrom(run("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "kubeconfig", "--show-secrets", "--stack", "lab"]).out.trim());
+        kube = kubeFrom(
+            run("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "kubeconfig", "--show-secrets", "--stack", "lab"]).out.trim(),
+        );
         for (const n of snapshots()) fs.rmSync(path.join(backupDir(), n));
     });
 
     it("stores a snapshot on the NAS and prunes a simulated year of nightly snapshots to 7 daily, 4 weekly, 12 monthly", () => {
         // A year of nightly snapshots, as if the job had run every night until yesterday.
         const now = Date.now();
-        const year = Array.from({ length: 365 }, (_, i) => new Date(Math.floor(now / 86_400_000) * 86_400_000 - (i + 1) * 86_400_000 + 3 * 3_600_000));
+        const year = Array.from(
+            { length: 365 },
+            (_, i) => new Date(Math.floor(now / 86_400_000) * 86_400_000 - (i + 1) * 86_400_000 + 3 * 3_600_000),
+        );
         for (const t of year) fs.writeFileSync(path.join(backupDir(), nameFor(t)), "old snapshot\n");
         const r = npm("etcd-backup", "lab");
         assert.strictEqual(r.status, 0, r.out);
         assert.match(r.out, /stored etcd-\S+Z\.db in default\/etcd-backups on 127\.0\.10\.3/);
         const stored = /stored (etcd-\S+Z\.db)/.exec(r.out)![1];
         const expected = snapshotsToKeep([...year, takenAt(stored)!]);
-        assert.deepStrictEqual(snapshots().map(n => takenAt(n)!.getTime()).sort(), [...expected].sort());
+        assert.deepStrictEqual(
+            snapshots()
+                .map(n => takenAt(n)!.getTime())
+                .sort(),
+            [...expected].sort(),
+        );
         assert.match(r.out, new RegExp(`kept ${expected.size} snapshot\\(s\\) \\(7 daily, 4 weekly, 12 monthly\\), pruned ${366 - expected.size}`));
         // The new snapshot is a real etcd database: the real etcdutl reads it.
         const kubeBin = path.join(process.env.HOMELAB_CACHE ?? path.join(process.env.HOME!, ".cache/homelab-iac"), "bin/kube-v1.34.1");
-        const status = execFileSync(path.join(kubeBin, "etcdutl"), ["snapshot", "status", path.join(backupDir(), stored), "-w", "json"], { encoding: "utf8" });
+        const status = execFileSync(path.join(kubeBin, "etcdutl"), ["snapshot", "status", path.join(backupDir(), stored), "-w", "json"], {
+            encoding: "utf8",
+        });
         assert.ok(JSON.parse(status).totalKey > 100, status);
     });
 
@@ -95,19 +112,33 @@ describe("etcd backup and restore in the lab @engine @lab", function () {
             fs.writeFileSync(path.join(dir, "store.js"), await storeStepScript());
             const before = snapshots();
             const config = {
-                host: "127.0.10.3", port: 2222, user: "csi", store: { sudo: true, zfsPath: "/usr/sbin/zfs", dataset: "default/etcd-backups" },
+                host: "127.0.10.3",
+                port: 2222,
+                user: "csi",
+                store: { sudo: true, zfsPath: "/usr/sbin/zfs", dataset: "default/etcd-backups" },
                 retention: { daily: 7, weekly: 4, monthly: 12 },
-                snapshotFile: path.join(dir, "etcd.db"), keyFile: path.join(dir, "id"), knownHostsFile: path.join(dir, "known_hosts"),
+                snapshotFile: path.join(dir, "etcd.db"),
+                keyFile: path.join(dir, "id"),
+                knownHostsFile: path.join(dir, "known_hosts"),
             };
-            const r = spawnSync("node", [path.join(dir, "store.js")], { encoding: "utf8", env: { ...process.env, ETCD_BACKUP_CONFIG: JSON.stringify(config) } });
+            const r = spawnSync("node", [path.join(dir, "store.js")], {
+                encoding: "utf8",
+                env: { ...process.env, ETCD_BACKUP_CONFIG: JSON.stringify(config) },
+            });
             assert.strictEqual(r.status, 0, `${r.stdout}${r.stderr}`);
             assert.match(r.stdout, /stored etcd-\S+Z\.db in default\/etcd-backups; kept \d+, pruned \d+/);
             const added = snapshots().filter(n => !before.includes(n));
             assert.strictEqual(added.length, 1);
             assert.strictEqual(fs.readFileSync(path.join(backupDir(), added[0]), "utf8"), "a snapshot from talosctl\n");
             // A NAS presenting another host key is refused before anything is sent.
-            fs.writeFileSync(path.join(dir, "known_hosts"), "[127.0.10.3]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000\n");
-            const refused = spawnSync("node", [path.join(dir, "store.js")], { encoding: "utf8", env: { ...process.env, ETCD_BACKUP_CONFIG: JSON.stringify(config) } });
+            fs.writeFileSync(
+                path.join(dir, "known_hosts"),
+                "[127.0.10.3]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000\n",
+            );
+            const refused = spawnSync("node", [path.join(dir, "store.js")], {
+                encoding: "utf8",
+                env: { ...process.env, ETCD_BACKUP_CONFIG: JSON.stringify(config) },
+            });
             assert.strictEqual(refused.status, 1);
             assert.match(refused.stderr, /Host key verification failed/);
         } finally {
@@ -115,4 +146,3 @@ describe("etcd backup and restore in the lab @engine @lab", function () {
         }
     });
 });
-

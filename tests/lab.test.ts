@@ -14,7 +14,10 @@ import { root } from "./stackfiles";
 const lab = labDir;
 const passphraseEnv = { ...process.env, PULUMI_CONFIG_PASSPHRASE_FILE: path.join(root, "stacks/lab.passphrase") };
 
-interface Run { status: number; out: string }
+interface Run {
+    status: number;
+    out: string;
+}
 
 function sh(cmd: string, args: string[], timeout = 600_000): Run {
     const r = spawnSync(cmd, args, { cwd: root, encoding: "utf8", timeout, env: passphraseEnv });
@@ -23,7 +26,6 @@ function sh(cmd: string, args: string[], timeout = 600_000): Run {
 const npm = (script: string, ...args: string[]) => sh("npm", ["run", "--silent", script, "--", ...args]);
 const pulumiLab = (...args: string[]) => npm("pulumi", ...args, "--stack", "lab");
 const zfs = (...args: string[]) => execFileSync("/usr/sbin/zfs", args, { encoding: "utf8" }).trim();
-
 
 /** A copy of the lab stack file at another Talos version (the installer image follows it). */
 function withClusterVersion(talosVersion: string): string {
@@ -42,15 +44,21 @@ async function kubeGet(kubeconfig: string, urlPath: string): Promise<{ status: n
     const user = kc.users[0].user;
     const url = new URL(urlPath, cluster.server);
     return new Promise((resolve, reject) => {
-        const req = https.get(url, {
-            ca: Buffer.from(cluster["certificate-authority-data"], "base64"),
-            cert: Buffer.from(user["client-certificate-data"], "base64"),
-            key: Buffer.from(user["client-key-data"], "base64"),
-        }, res => {
-            let body = "";
-            res.on("data", d => { body += d; });
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
+        const req = https.get(
+            url,
+            {
+                ca: Buffer.from(cluster["certificate-authority-data"], "base64"),
+                cert: Buffer.from(user["client-certificate-data"], "base64"),
+                key: Buffer.from(user["client-key-data"], "base64"),
+            },
+            res => {
+                let body = "";
+                res.on("data", d => {
+                    body += d;
+                });
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+            },
+        );
         req.on("error", reject);
     });
 }
@@ -102,10 +110,13 @@ describe("the lab, end to end @engine @lab", function () {
     it("holds a Helm release per platform piece and every custom resource", async () => {
         const releases = await kubeGet(kubeconfig, "/api/v1/secrets?labelSelector=owner%3Dhelm");
         assert.deepStrictEqual(names(releases.body), [
-            "argocd/sh.helm.release.v1.argo-cd.v1", "cert-manager/sh.helm.release.v1.cert-manager.v1",
-            "democratic-csi/sh.helm.release.v1.democratic-csi-iscsi.v1", "democratic-csi/sh.helm.release.v1.democratic-csi-nfs.v1",
+            "argocd/sh.helm.release.v1.argo-cd.v1",
+            "cert-manager/sh.helm.release.v1.cert-manager.v1",
+            "democratic-csi/sh.helm.release.v1.democratic-csi-iscsi.v1",
+            "democratic-csi/sh.helm.release.v1.democratic-csi-nfs.v1",
             "kubelet-csr-approver/sh.helm.release.v1.kubelet-csr-approver.v1",
-            "metallb-system/sh.helm.release.v1.metallb.v1", "monitoring/sh.helm.release.v1.kube-prometheus-stack.v1",
+            "metallb-system/sh.helm.release.v1.metallb.v1",
+            "monitoring/sh.helm.release.v1.kube-prometheus-stack.v1",
             "traefik/sh.helm.release.v1.traefik.v1",
         ]);
         const expect: [string, string[]][] = [
@@ -114,8 +125,10 @@ describe("the lab, end to end @engine @lab", function () {
             ["/apis/cert-manager.io/v1/clusterissuers", ["letsencrypt-production", "letsencrypt-staging"]],
             ["/apis/storage.k8s.io/v1/storageclasses", ["truenas-iscsi", "truenas-nfs"]],
             ["/apis/argoproj.io/v1alpha1/applications", ["argocd/root"]],
-            ["/api/v1/namespaces/democratic-csi/secrets?fieldSelector=type%3DOpaque",
-                ["democratic-csi/democratic-csi-iscsi-driver-config", "democratic-csi/democratic-csi-nfs-driver-config"]],
+            [
+                "/api/v1/namespaces/democratic-csi/secrets?fieldSelector=type%3DOpaque",
+                ["democratic-csi/democratic-csi-iscsi-driver-config", "democratic-csi/democratic-csi-nfs-driver-config"],
+            ],
         ];
         for (const [url, wanted] of expect) {
             const r = await kubeGet(kubeconfig, url);
@@ -125,15 +138,18 @@ describe("the lab, end to end @engine @lab", function () {
 
     it("made the datasets on real ZFS with their properties, and kept the adopted one's data", () => {
         const listing = zfs("list", "-H", "-o", "name,org.homelab-iac:managed-by,quota,atime", "-r", "default");
-        assert.deepStrictEqual(listing.split("\n").map(l => l.split("\t")), [
-            ["default", "-", "none", "on"],
-            ["default/etcd-backups", "homelab/lab", "none", "on"],
-            ["default/k8s-pv", "homelab/lab", "none", "off"],
-            ["default/k8s-pv/iscsi", "homelab/lab", "200M", "off"],
-            ["default/k8s-pv/iscsi-snapshots", "homelab/lab", "none", "off"],
-            ["default/k8s-pv/nfs-snapshots", "homelab/lab", "none", "off"],
-            ["default/smb-share", "homelab/lab", "100M", "on"],
-        ]);
+        assert.deepStrictEqual(
+            listing.split("\n").map(l => l.split("\t")),
+            [
+                ["default", "-", "none", "on"],
+                ["default/etcd-backups", "homelab/lab", "none", "on"],
+                ["default/k8s-pv", "homelab/lab", "none", "off"],
+                ["default/k8s-pv/iscsi", "homelab/lab", "200M", "off"],
+                ["default/k8s-pv/iscsi-snapshots", "homelab/lab", "none", "off"],
+                ["default/k8s-pv/nfs-snapshots", "homelab/lab", "none", "off"],
+                ["default/smb-share", "homelab/lab", "100M", "on"],
+            ],
+        );
         const mount = zfs("get", "-H", "-o", "value", "mountpoint", "default/smb-share");
         assert.strictEqual(fs.readFileSync(path.join(mount, "family-photos.txt"), "utf8"), "precious\n");
     });
@@ -163,7 +179,11 @@ describe("the lab, end to end @engine @lab", function () {
         }
         // The private key's body, line by line, is as secret as the whole.
         const needles = Object.entries(secretValues).flatMap(([key, value]) =>
-            value.split("\n").filter(line => line.length >= 16 && !/^-----/.test(line)).map(line => [key, line] as const));
+            value
+                .split("\n")
+                .filter(line => line.length >= 16 && !/^-----/.test(line))
+                .map(line => [key, line] as const),
+        );
         assert.ok(needles.length >= 6, "every secret was read");
         const places: Record<string, string> = {
             "exported state": pulumiLab("stack", "export").out,
@@ -175,16 +195,20 @@ describe("the lab, end to end @engine @lab", function () {
             places[`.lab/logs/${file}`] = fs.readFileSync(path.join(lab, "logs", file), "utf8");
         }
         const leaks = Object.entries(places).flatMap(([where, text]) =>
-            needles.filter(([, needle]) => text.includes(needle)).map(([key]) => `${key} in ${where}`));
+            needles.filter(([, needle]) => text.includes(needle)).map(([key]) => `${key} in ${where}`),
+        );
         assert.deepStrictEqual([...new Set(leaks)], []);
     });
 
     it("leaves no key material in any temporary directory after preview and up", () => {
         // The kubernetes provider writes a kubeconfig holding the admin client key into TMPDIR for
         // Helm operations; the wrappers give each command a private one and remove it.
-        const keyFiles = (dir: string): string[] => fs.readdirSync(dir, { recursive: true, encoding: "utf8" })
-            .map(f => path.join(dir, f)).filter(f => fs.statSync(f).isFile())
-            .filter(f => /client-key-data|PRIVATE KEY/.test(fs.readFileSync(f, "latin1")));
+        const keyFiles = (dir: string): string[] =>
+            fs
+                .readdirSync(dir, { recursive: true, encoding: "utf8" })
+                .map(f => path.join(dir, f))
+                .filter(f => fs.statSync(f).isFile())
+                .filter(f => /client-key-data|PRIVATE KEY/.test(fs.readFileSync(f, "latin1")));
         const run = (argv: string[]) => {
             const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tmp-audit-"));
             const env = { ...passphraseEnv, TMPDIR: tmp, HOMELAB_PRIVATE_TMPDIR: "" };
@@ -197,7 +221,10 @@ describe("the lab, end to end @engine @lab", function () {
         const bare = run(["pulumi", "up", "--yes", "--skip-preview", "--stack", "lab", "--refresh"]);
         assert.strictEqual(bare.status, 0, bare.out.slice(-3000));
         assert.ok(bare.found.length > 0, "the bare CLI leaves key material in TMPDIR (otherwise this test proves nothing)");
-        for (const args of [["preview", "--refresh"], ["up", "--yes", "--refresh"]]) {
+        for (const args of [
+            ["preview", "--refresh"],
+            ["up", "--yes", "--refresh"],
+        ]) {
             const wrapped = run(["npm", "run", "--silent", "pulumi", "--", ...args, "--stack", "lab"]);
             assert.strictEqual(wrapped.status, 0, wrapped.out.slice(-3000));
             assert.deepStrictEqual(wrapped.found, [], `npm run pulumi -- ${args[0]} left key material behind`);
@@ -262,9 +289,18 @@ describe("the lab, end to end @engine @lab", function () {
         const opOf = (type: string) => steps.filter(st => st.urn.split("::")[2].split("$").pop() === type).map(st => st.op);
         assert.deepStrictEqual(opOf("talos:machine/configurationApply:ConfigurationApply"), ["update"]);
         // The cluster's identity and its bootstrap stay as they are (the plan lists no step for them).
-        assert.deepStrictEqual(opOf("talos:machine/secrets:Secrets").filter(op => op !== "same"), []);
-        assert.deepStrictEqual(opOf("talos:machine/bootstrap:Bootstrap").filter(op => op !== "same"), []);
-        assert.deepStrictEqual(steps.filter(st => /replace|delete/.test(st.op)).map(st => st.urn), []);
+        assert.deepStrictEqual(
+            opOf("talos:machine/secrets:Secrets").filter(op => op !== "same"),
+            [],
+        );
+        assert.deepStrictEqual(
+            opOf("talos:machine/bootstrap:Bootstrap").filter(op => op !== "same"),
+            [],
+        );
+        assert.deepStrictEqual(
+            steps.filter(st => /replace|delete/.test(st.op)).map(st => st.urn),
+            [],
+        );
     });
 
     it("rolls a Talos version bump onto the node with talos-ops upgrade, in place, and back", () => {
@@ -289,7 +325,9 @@ describe("the lab, end to end @engine @lab", function () {
         const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lab-bad-patch-")), "Pulumi.lab.yaml");
         doc.config = { ...(yaml.load(fs.readFileSync(labFile, "utf8")) as any).config };
         // KubeSpan without cluster discovery: a config Talos's validator refuses.
-        doc.config["homelab:cluster"].patches = { cluster: [{ machine: { network: { kubespan: { enabled: true } } }, cluster: { discovery: { enabled: false } } }] };
+        doc.config["homelab:cluster"].patches = {
+            cluster: [{ machine: { network: { kubespan: { enabled: true } } }, cluster: { discovery: { enabled: false } } }],
+        };
         doc.encryptionsalt = (yaml.load(fs.readFileSync(labFile, "utf8")) as any).encryptionsalt;
         fs.writeFileSync(bad, yaml.dump(doc, { lineWidth: -1 }));
         const up = pulumiLab("up", "--yes", "--config-file", bad);

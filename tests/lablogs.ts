@@ -9,7 +9,12 @@ export const labDir = path.join(root, ".lab");
 /** Lines of a lab log (.lab/logs/<name>) that match. */
 export function labLogLines(name: string, pattern: RegExp): number {
     const file = path.join(labDir, "logs", name);
-    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(l => pattern.test(l)).length : 0;
+    return fs.existsSync(file)
+        ? fs
+              .readFileSync(file, "utf8")
+              .split("\n")
+              .filter(l => pattern.test(l)).length
+        : 0;
 }
 
 export const sshSessions = () => labLogLines("nas-sshd.log", /Accepted publickey/);

@@ -52,23 +52,28 @@ function computedOutputs(type: string, inputs: Record<string, any>): Record<stri
 export async function recordProgram(stack = "lab", preview = false): Promise<Recording> {
     const resources: RegisteredResource[] = [];
     const invokes: RecordedInvoke[] = [];
-    await pulumi.runtime.setMocks({
-        newResource(args: pulumi.runtime.MockResourceArgs) {
-            resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
-            return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.inputs) } };
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args: pulumi.runtime.MockResourceArgs) {
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
+                return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.inputs) } };
+            },
+            call(args: pulumi.runtime.MockCallArgs) {
+                invokes.push({ token: args.token, inputs: args.inputs });
+                switch (args.token) {
+                    case "talos:machine/getConfiguration:getConfiguration":
+                        return { ...args.inputs, machineConfiguration: `version: v1alpha1\nmachine:\n  type: ${args.inputs.machineType}\n` };
+                    case "talos:client/getConfiguration:getConfiguration":
+                        return { ...args.inputs, talosConfig: `context: ${args.inputs.clusterName}\n` };
+                    default:
+                        throw new Error(`unmocked invoke ${args.token}`);
+                }
+            },
         },
-        call(args: pulumi.runtime.MockCallArgs) {
-            invokes.push({ token: args.token, inputs: args.inputs });
-            switch (args.token) {
-                case "talos:machine/getConfiguration:getConfiguration":
-                    return { ...args.inputs, machineConfiguration: `version: v1alpha1\nmachine:\n  type: ${args.inputs.machineType}\n` };
-                case "talos:client/getConfiguration:getConfiguration":
-                    return { ...args.inputs, talosConfig: `context: ${args.inputs.clusterName}\n` };
-                default:
-                    throw new Error(`unmocked invoke ${args.token}`);
-            }
-        },
-    }, "homelab", stack, preview);
+        "homelab",
+        stack,
+        preview,
+    );
 
     const settle = async () => {
         let seen = -1;
@@ -94,7 +99,12 @@ export async function recordProgram(stack = "lab", preview = false): Promise<Rec
 
 /** The plain value of an Output, for assertions. */
 export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
-    return new Promise(resolve => output.apply(v => { resolve(v); return v; }));
+    return new Promise(resolve =>
+        output.apply(v => {
+            resolve(v);
+            return v;
+        }),
+    );
 }
 
 /** Whether an Output is marked secret. */

@@ -14,11 +14,19 @@ import { labDir } from "./lablogs";
 import { root } from "./stackfiles";
 
 const nas = { host: "127.0.10.3", port: 2222, user: "csi" };
-const hostKey = (type: string) => fs.readFileSync(path.join(labDir, "nas", `ssh_host_${type}_key.pub`), "utf8").split(" ").slice(0, 2).join(" ");
+const hostKey = (type: string) =>
+    fs
+        .readFileSync(path.join(labDir, "nas", `ssh_host_${type}_key.pub`), "utf8")
+        .split(" ")
+        .slice(0, 2)
+        .join(" ");
 const privateKey = () => fs.readFileSync(path.join(labDir, "nas", "id_ed25519"), "utf8");
 const foreignKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinTheRealHostKeyOfTheTrueNASBoxHere0000000";
 
-interface Run { status: number; out: string }
+interface Run {
+    status: number;
+    out: string;
+}
 
 /** `pulumi up` of tests/fixtures/remote-command.ts in a throwaway project and file backend. */
 function upFixture(config: { hostKey: string; environment?: Record<string, string> }): Run {
@@ -26,13 +34,21 @@ function upFixture(config: { hostKey: string; environment?: Record<string, strin
     try {
         const project = path.join(scratch, "project");
         fs.mkdirSync(project);
-        fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: remote-command\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: index.ts\n");
+        fs.writeFileSync(
+            path.join(project, "Pulumi.yaml"),
+            "name: remote-command\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: index.ts\n",
+        );
         fs.symlinkSync(path.join(root, "tests/fixtures/remote-command.ts"), path.join(project, "index.ts"));
         for (const entry of ["node_modules", "package.json", "tsconfig.json"]) {
             fs.symlinkSync(path.join(root, entry), path.join(project, entry));
         }
         fs.mkdirSync(path.join(scratch, "state"));
-        const env = { ...process.env, PULUMI_BACKEND_URL: `file://${path.join(scratch, "state")}`, PULUMI_CONFIG_PASSPHRASE: "fixture", PULUMI_CONFIG_PASSPHRASE_FILE: "" };
+        const env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${path.join(scratch, "state")}`,
+            PULUMI_CONFIG_PASSPHRASE: "fixture",
+            PULUMI_CONFIG_PASSPHRASE_FILE: "",
+        };
         const pulumi = (args: string[], input?: string): Run => {
             const r = spawnSync("pulumi", args, { cwd: project, env, encoding: "utf8", input, timeout: 300_000 });
             return { status: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
@@ -66,8 +82,13 @@ describe("remote commands against a TrueNAS-like sshd @engine @lab", function ()
 
     it("the lab sshd offers RSA, ECDSA and ed25519 host keys and accepts no environment", () => {
         const config = fs.readFileSync(path.join(labDir, "nas", "sshd_config"), "utf8");
-        assert.deepStrictEqual(config.split("\n").filter(l => l.startsWith("HostKey ")).map(l => path.basename(l)),
-            ["ssh_host_rsa_key", "ssh_host_ecdsa_key", "ssh_host_ed25519_key"]);
+        assert.deepStrictEqual(
+            config
+                .split("\n")
+                .filter(l => l.startsWith("HostKey "))
+                .map(l => path.basename(l)),
+            ["ssh_host_rsa_key", "ssh_host_ecdsa_key", "ssh_host_ed25519_key"],
+        );
         assert.ok(!/^\s*AcceptEnv/m.test(config), "no AcceptEnv, as TrueNAS SCALE");
         for (const type of ["rsa", "ecdsa", "ed25519"]) {
             const scan = spawnSync("ssh-keyscan", ["-T", "3", "-t", type, "-p", String(nas.port), nas.host], { encoding: "utf8" });
@@ -106,7 +127,16 @@ describe("remote commands against a TrueNAS-like sshd @engine @lab", function ()
     });
 
     it("the drift sentinel: ed25519 and ECDSA pins read the pool, a wrong pin is refused", async () => {
-        const read = (pin: string) => observe({ ...nas, hostKey: pin, privateKey: privateKey(), sudo: true, zfsPath: "/usr/sbin/zfs", dataset: "default", desired: { atime: "on" } });
+        const read = (pin: string) =>
+            observe({
+                ...nas,
+                hostKey: pin,
+                privateKey: privateKey(),
+                sudo: true,
+                zfsPath: "/usr/sbin/zfs",
+                dataset: "default",
+                desired: { atime: "on" },
+            });
         for (const type of ["ed25519", "ecdsa"]) {
             assert.deepStrictEqual(Object.keys((await read(hostKey(type))) ?? {}), ["atime"], type);
         }

@@ -69,20 +69,27 @@ describe("NAS scripts", () => {
         fs.writeFileSync(path.join(dir, "db/default/smb-share/atime"), "on\n");
         fs.writeFileSync(path.join(dir, "db/default/smb-share/data.txt"), "keep me\n");
         const out = run(ensureDatasetScript(nas, dataset("default/smb-share", { atime: "off" }), "homelab/lab"));
-        assert.strictEqual(out, "adopted default/smb-share\nset atime=off on default/smb-share\nset org.homelab-iac:managed-by=homelab/lab on default/smb-share\n");
+        assert.strictEqual(
+            out,
+            "adopted default/smb-share\nset atime=off on default/smb-share\nset org.homelab-iac:managed-by=homelab/lab on default/smb-share\n",
+        );
         assert.strictEqual(fs.readFileSync(path.join(dir, "db/default/smb-share/data.txt"), "utf8"), "keep me\n");
     });
 
     it("refuses, before creating anything, a dataset whose parent is a volume", () => {
         mkfs("default/talos-iscsi-share", "volume");
-        assert.throws(() => run(ensureDatasetScript(nas, dataset("default/talos-iscsi-share/pv"), "homelab/lab")),
-            (e: any) => /parent default\/talos-iscsi-share of default\/talos-iscsi-share\/pv is a volume, not a filesystem/.test(e.stderr));
+        assert.throws(
+            () => run(ensureDatasetScript(nas, dataset("default/talos-iscsi-share/pv"), "homelab/lab")),
+            (e: any) => /parent default\/talos-iscsi-share of default\/talos-iscsi-share\/pv is a volume, not a filesystem/.test(e.stderr),
+        );
         assert.ok(!fs.existsSync(path.join(dir, "db/default/talos-iscsi-share/pv")));
     });
 
     it("refuses a dataset whose parent does not exist", () => {
-        assert.throws(() => run(ensureDatasetScript(nas, dataset("default/a/b"), "homelab/lab")),
-            (e: any) => /parent default\/a of default\/a\/b does not exist/.test(e.stderr));
+        assert.throws(
+            () => run(ensureDatasetScript(nas, dataset("default/a/b"), "homelab/lab")),
+            (e: any) => /parent default\/a of default\/a\/b does not exist/.test(e.stderr),
+        );
     });
 
     it("quotes everything it passes to the shell", () => {

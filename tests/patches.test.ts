@@ -41,8 +41,10 @@ describe("Talos machine-config patches", () => {
             '{"machine":{"nodeLabels":{"disk":"ssd"}}}',
         ]);
         const cp = cluster.nodes.find(n => n.name === "cp2")!;
-        assert.ok(!renderPatches(layeredPatches(cluster, cp)).includes('{"machine":{"sysctls":{"vm.max_map_count":"262144"}}}'),
-            "a worker patch reaches no control plane");
+        assert.ok(
+            !renderPatches(layeredPatches(cluster, cp)).includes('{"machine":{"sysctls":{"vm.max_map_count":"262144"}}}'),
+            "a worker patch reaches no control plane",
+        );
     });
 
     it("gives each node its own hostname and install disk, and the pinned installer image", () => {
@@ -86,6 +88,9 @@ describe("Talos machine-config patches", () => {
 
     it("rolls control planes first, keeping config order within a role", () => {
         const cluster = labCluster(multiNode);
-        assert.deepStrictEqual(rolloutOrder(cluster.nodes).map(n => n.name), ["cp1", "cp2", "cp3", "w1", "w2"]);
+        assert.deepStrictEqual(
+            rolloutOrder(cluster.nodes).map(n => n.name),
+            ["cp1", "cp2", "cp3", "w1", "w2"],
+        );
     });
 });

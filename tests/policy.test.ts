@@ -7,14 +7,28 @@ import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
 import {
-    datasetsProtected, defaultSettings, hostPathsForStorageOnly, isPinnedImage, loadBalancersAtIngress, noPlaintextSecrets,
-    pinnedVersions, remoteCommandsPortable, ResourceView, unknownInput,
+    datasetsProtected,
+    defaultSettings,
+    hostPathsForStorageOnly,
+    isPinnedImage,
+    loadBalancersAtIngress,
+    noPlaintextSecrets,
+    pinnedVersions,
+    remoteCommandsPortable,
+    ResourceView,
+    unknownInput,
 } from "../policy/rules";
 import { root } from "./stackfiles";
 
-const view = (type: string, props: Record<string, unknown>, secret: string[] = [], urn = `urn:pulumi:s::homelab::${type}::r`): ResourceView =>
-    ({ type, urn, name: "r", props, secret: new Set(secret) });
-const release = (props: Record<string, unknown>) => view("kubernetes:helm.sh/v3:Release", { chart: "traefik", version: "37.1.2", namespace: "traefik", ...props });
+const view = (type: string, props: Record<string, unknown>, secret: string[] = [], urn = `urn:pulumi:s::homelab::${type}::r`): ResourceView => ({
+    type,
+    urn,
+    name: "r",
+    props,
+    secret: new Set(secret),
+});
+const release = (props: Record<string, unknown>) =>
+    view("kubernetes:helm.sh/v3:Release", { chart: "traefik", version: "37.1.2", namespace: "traefik", ...props });
 
 describe("policy rules", () => {
     it("pinned-versions: exact chart versions and pinned images only", () => {
@@ -27,7 +41,11 @@ describe("policy rules", () => {
         for (const image of ["ghcr.io/siderolabs/installer:latest", "ghcr.io/siderolabs/installer", "registry.local:5000/installer", "x:v1.11"]) {
             assert.ok(!isPinnedImage(image), image);
         }
-        const apply = (text: string) => view("talos:machine/configurationApply:ConfigurationApply", { machineConfigurationInput: text, configPatches: ['{"machine":{"install":{"image":"ghcr.io/x/installer:v1.11.5"}}}'] });
+        const apply = (text: string) =>
+            view("talos:machine/configurationApply:ConfigurationApply", {
+                machineConfigurationInput: text,
+                configPatches: ['{"machine":{"install":{"image":"ghcr.io/x/installer:v1.11.5"}}}'],
+            });
         assert.deepStrictEqual(pinnedVersions(apply("machine:\n  kubelet:\n    image: ghcr.io/siderolabs/kubelet:v1.34.1\n")), []);
         assert.match(pinnedVersions(apply("machine:\n  kubelet:\n    image: ghcr.io/siderolabs/kubelet:latest\n"))[0], /kubelet:latest/);
     });
@@ -39,12 +57,24 @@ describe("policy rules", () => {
         assert.deepStrictEqual(secret({ stringData: { "api-token": "x" } }, ["stringData"]), []);
         assert.deepStrictEqual(secret({ data: { a: "x", b: "y" } }, ["data.a", "data.b"]), []);
         assert.strictEqual(secret({ data: { a: "x", b: "y" } }, ["data.a"]).length, 1);
-        const values = { grafana: { admin: { existingSecret: "grafana-admin", passwordKey: "admin-password" } }, configs: { secret: { argocdServerAdminPassword: "$2a$..." } } };
-        assert.deepStrictEqual(noPlaintextSecrets(release({ values })).map(m => m.replace(/:.*/, "")), ["r"]);
+        const values = {
+            grafana: { admin: { existingSecret: "grafana-admin", passwordKey: "admin-password" } },
+            configs: { secret: { argocdServerAdminPassword: "$2a$..." } },
+        };
+        assert.deepStrictEqual(
+            noPlaintextSecrets(release({ values })).map(m => m.replace(/:.*/, "")),
+            ["r"],
+        );
         assert.match(noPlaintextSecrets(release({ values }))[0], /values\.configs\.secret\.argocdServerAdminPassword/);
-        assert.deepStrictEqual(noPlaintextSecrets(view("kubernetes:helm.sh/v3:Release", { values }, ["values.configs.secret.argocdServerAdminPassword"])), []);
+        assert.deepStrictEqual(
+            noPlaintextSecrets(view("kubernetes:helm.sh/v3:Release", { values }, ["values.configs.secret.argocdServerAdminPassword"])),
+            [],
+        );
         assert.strictEqual(noPlaintextSecrets(view("command:local:Command", { create: "talos-ops upgrade", stdin: "context: lab" })).length, 1);
-        assert.deepStrictEqual(noPlaintextSecrets(view("command:local:Command", { create: "talos-ops upgrade", stdin: "context: lab" }, ["stdin"])), []);
+        assert.deepStrictEqual(
+            noPlaintextSecrets(view("command:local:Command", { create: "talos-ops upgrade", stdin: "context: lab" }, ["stdin"])),
+            [],
+        );
     });
 
     it("datasets-protected: a managed dataset with a delete script is refused unless allowed by name", () => {
@@ -54,27 +84,56 @@ describe("policy rules", () => {
         });
         assert.deepStrictEqual(datasetsProtected(dataset({ create: "ensure" }), defaultSettings), []);
         assert.strictEqual(datasetsProtected(dataset({ create: "ensure", delete: "destroy" }), defaultSettings).length, 1);
-        assert.deepStrictEqual(datasetsProtected(dataset({ create: "ensure", delete: "destroy" }), { ...defaultSettings, destroyableDatasets: ["default/scratch"] }), []);
+        assert.deepStrictEqual(
+            datasetsProtected(dataset({ create: "ensure", delete: "destroy" }), { ...defaultSettings, destroyableDatasets: ["default/scratch"] }),
+            [],
+        );
         assert.deepStrictEqual(datasetsProtected(view("command:remote:Command", { delete: "rm -rf /tmp/x" }), defaultSettings), [], "not a dataset");
         // Datasets are known by their component's type, not by a name: a dataset-like command
         // anywhere else is refused, whatever it is called.
-        assert.match(datasetsProtected(view("command:remote:Command", { create: "true", delete: "sudo -n '/usr/sbin/zfs' destroy 'default/x'" }), defaultSettings)[0],
-            /r runs zfs destroy outside homelab:nas:Datasets/);
-        const lookalike = { ...view("command:remote:Command", { delete: "destroy" }, [], "urn:pulumi:lab::homelab::my:homelab:nas:DatasetsX$command:remote:Command::nas-default/scratch"), name: "nas-default/scratch" };
+        assert.match(
+            datasetsProtected(
+                view("command:remote:Command", { create: "true", delete: "sudo -n '/usr/sbin/zfs' destroy 'default/x'" }),
+                defaultSettings,
+            )[0],
+            /r runs zfs destroy outside homelab:nas:Datasets/,
+        );
+        const lookalike = {
+            ...view(
+                "command:remote:Command",
+                { delete: "destroy" },
+                [],
+                "urn:pulumi:lab::homelab::my:homelab:nas:DatasetsX$command:remote:Command::nas-default/scratch",
+            ),
+            name: "nas-default/scratch",
+        };
         assert.deepStrictEqual(datasetsProtected(lookalike, defaultSettings), [], "a type that merely contains the name is not the component");
     });
 
     it("remote-commands-portable: a pinned host key, nothing through SSH env requests", () => {
-        const command = (props: Record<string, unknown>) => remoteCommandsPortable(view("command:remote:Command", {
-            connection: { host: "192.168.2.30", hostKey: "ssh-ed25519 AAAA" }, create: "true", addPreviousOutputInEnv: false, ...props,
-        }));
+        const command = (props: Record<string, unknown>) =>
+            remoteCommandsPortable(
+                view("command:remote:Command", {
+                    connection: { host: "192.168.2.30", hostKey: "ssh-ed25519 AAAA" },
+                    create: "true",
+                    addPreviousOutputInEnv: false,
+                    ...props,
+                }),
+            );
         assert.deepStrictEqual(command({}), []);
         assert.deepStrictEqual(command({ connection: unknownInput }), [], "unknown in a preview: nothing to say yet");
         assert.match(command({ connection: { host: "192.168.2.30" } })[0], /r: connection\.hostKey is not set/);
-        assert.match(command({ environment: { HOMELAB_DRIFT_GENERATION: "1" } })[0], /sets environment \(HOMELAB_DRIFT_GENERATION\): sent as SSH env requests/);
+        assert.match(
+            command({ environment: { HOMELAB_DRIFT_GENERATION: "1" } })[0],
+            /sets environment \(HOMELAB_DRIFT_GENERATION\): sent as SSH env requests/,
+        );
         assert.deepStrictEqual(command({ environment: {} }), []);
         assert.match(command({ addPreviousOutputInEnv: undefined })[0], /addPreviousOutputInEnv is not false/);
-        assert.deepStrictEqual(remoteCommandsPortable(view("command:local:Command", { create: "true", environment: { A: "b" } })), [], "local commands get a real environment");
+        assert.deepStrictEqual(
+            remoteCommandsPortable(view("command:local:Command", { create: "true", environment: { A: "b" } })),
+            [],
+            "local commands get a real environment",
+        );
     });
 
     it("loadbalancer-only-at-ingress: Services and Helm values", () => {
@@ -82,18 +141,36 @@ describe("policy rules", () => {
         assert.deepStrictEqual(loadBalancersAtIngress(service("traefik"), defaultSettings), []);
         assert.strictEqual(loadBalancersAtIngress(service("monitoring"), defaultSettings).length, 1);
         assert.deepStrictEqual(loadBalancersAtIngress(release({ values: { service: { type: "LoadBalancer" } } }), defaultSettings), []);
-        assert.match(loadBalancersAtIngress(release({ namespace: "monitoring", values: { grafana: { service: { type: "LoadBalancer" } } } }), defaultSettings)[0],
-            /values\.grafana\.service\.type = LoadBalancer/);
-        assert.deepStrictEqual(loadBalancersAtIngress(release({ namespace: "monitoring", values: { grafana: { service: { type: "ClusterIP" } } } }), defaultSettings), []);
+        assert.match(
+            loadBalancersAtIngress(
+                release({ namespace: "monitoring", values: { grafana: { service: { type: "LoadBalancer" } } } }),
+                defaultSettings,
+            )[0],
+            /values\.grafana\.service\.type = LoadBalancer/,
+        );
+        assert.deepStrictEqual(
+            loadBalancersAtIngress(release({ namespace: "monitoring", values: { grafana: { service: { type: "ClusterIP" } } } }), defaultSettings),
+            [],
+        );
     });
 
     it("host-paths-for-storage-only: workloads and Helm values outside the storage driver", () => {
-        const deployment = (namespace: string) => view("kubernetes:apps/v1:Deployment",
-            { metadata: { namespace }, spec: { template: { spec: { volumes: [{ name: "root", hostPath: { path: "/" } }] } } } });
+        const deployment = (namespace: string) =>
+            view("kubernetes:apps/v1:Deployment", {
+                metadata: { namespace },
+                spec: { template: { spec: { volumes: [{ name: "root", hostPath: { path: "/" } }] } } },
+            });
         assert.match(hostPathsForStorageOnly(deployment("default"), defaultSettings)[0], /spec\.template\.spec\.volumes\[0\]\.hostPath/);
         assert.deepStrictEqual(hostPathsForStorageOnly(deployment("democratic-csi"), defaultSettings), []);
-        assert.strictEqual(hostPathsForStorageOnly(release({ namespace: "monitoring", values: { extraVolumes: [{ hostPath: { path: "/var" } }] } }), defaultSettings).length, 1);
-        assert.deepStrictEqual(hostPathsForStorageOnly(release({ namespace: "democratic-csi", values: { node: { hostPath: "/var/lib/kubelet" } } }), defaultSettings), []);
+        assert.strictEqual(
+            hostPathsForStorageOnly(release({ namespace: "monitoring", values: { extraVolumes: [{ hostPath: { path: "/var" } }] } }), defaultSettings)
+                .length,
+            1,
+        );
+        assert.deepStrictEqual(
+            hostPathsForStorageOnly(release({ namespace: "democratic-csi", values: { node: { hostPath: "/var/lib/kubelet" } } }), defaultSettings),
+            [],
+        );
     });
 });
 

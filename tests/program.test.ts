@@ -61,11 +61,29 @@ describe("the homelab program (under mocks)", () => {
             "talos:machine/configurationApply:ConfigurationApply": 1,
             "talos:machine/secrets:Secrets": 1,
         };
-        const custom = Object.fromEntries(Object.entries(types).filter(([t]) => !t.startsWith("homelab:")).sort());
+        const custom = Object.fromEntries(
+            Object.entries(types)
+                .filter(([t]) => !t.startsWith("homelab:"))
+                .sort(),
+        );
         assert.deepStrictEqual(custom, Object.fromEntries(Object.entries(expected).sort()));
-        assert.deepStrictEqual(Object.keys(types).filter(t => t.startsWith("homelab:")).sort(),
-            ["homelab:backup:EtcdBackupJob", "homelab:nas:Datasets", "homelab:platform:Certificates", "homelab:platform:GitOps", "homelab:platform:Ingress",
-                "homelab:platform:KubeletCertificates", "homelab:platform:Monitoring", "homelab:platform:Platform", "homelab:platform:Storage", "homelab:talos:Cluster"]);
+        assert.deepStrictEqual(
+            Object.keys(types)
+                .filter(t => t.startsWith("homelab:"))
+                .sort(),
+            [
+                "homelab:backup:EtcdBackupJob",
+                "homelab:nas:Datasets",
+                "homelab:platform:Certificates",
+                "homelab:platform:GitOps",
+                "homelab:platform:Ingress",
+                "homelab:platform:KubeletCertificates",
+                "homelab:platform:Monitoring",
+                "homelab:platform:Platform",
+                "homelab:platform:Storage",
+                "homelab:talos:Cluster",
+            ],
+        );
     });
 
     it("renders each node's config from its role and layered patches, and bootstraps only the first control plane", async () => {
@@ -80,8 +98,12 @@ describe("the homelab program (under mocks)", () => {
             ];
         });
         const renders = rec.invokes.filter(i => i.token === "talos:machine/getConfiguration:getConfiguration");
-        assert.deepStrictEqual(renders.map(r => [JSON.parse(r.inputs.configPatches[0]).machine.network.hostname, r.inputs.machineType]).sort(),
-            [["cp1", "controlplane"], ["cp2", "controlplane"], ["cp3", "controlplane"], ["w1", "worker"]]);
+        assert.deepStrictEqual(renders.map(r => [JSON.parse(r.inputs.configPatches[0]).machine.network.hostname, r.inputs.machineType]).sort(), [
+            ["cp1", "controlplane"],
+            ["cp2", "controlplane"],
+            ["cp3", "controlplane"],
+            ["w1", "worker"],
+        ]);
         for (const r of renders) {
             assert.strictEqual(r.inputs.clusterEndpoint, "https://127.0.10.9:6443");
             assert.strictEqual(r.inputs.talosVersion, "v1.11.5");
@@ -91,13 +113,18 @@ describe("the homelab program (under mocks)", () => {
         assert.deepStrictEqual(applies.map(a => a.inputs.node).sort(), ["127.0.10.11", "127.0.10.12", "127.0.10.13", "127.0.10.21"]);
         assert.ok(applies.every(a => a.inputs.applyMode === "auto" && a.inputs.timeouts.create === "90s"));
         const boots = rec.ofType("talos:machine/bootstrap:Bootstrap");
-        assert.deepStrictEqual(boots.map(b => b.inputs.node), ["127.0.10.11"]);
+        assert.deepStrictEqual(
+            boots.map(b => b.inputs.node),
+            ["127.0.10.11"],
+        );
         const upgrades = rec.ofType("command:local:Command").filter(c => c.name.endsWith("-upgrade"));
         assert.deepStrictEqual(upgrades.map(u => u.name).sort(), ["lab-cp1-upgrade", "lab-cp2-upgrade", "lab-cp3-upgrade", "lab-w1-upgrade"]);
         for (const u of upgrades) {
             const address = applies.find(a => a.name === u.name.replace(/-upgrade$/, "-config"))!.inputs.node;
-            assert.strictEqual(u.inputs.update,
-                `talos-ops upgrade --node ${address} --endpoint ${address} --image factory.talos.dev/installer/613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245:v1.11.5 --timeout 90s`);
+            assert.strictEqual(
+                u.inputs.update,
+                `talos-ops upgrade --node ${address} --endpoint ${address} --image factory.talos.dev/installer/613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245:v1.11.5 --timeout 90s`,
+            );
             assert.strictEqual(u.inputs.create, undefined, "a new node is installed at the configured version: nothing to run");
             assert.ok(isSecretInput(u.inputs.stdin), "the talosconfig reaches the tool as a secret, on stdin");
         }
@@ -141,7 +168,12 @@ describe("the homelab program (under mocks)", () => {
         // ...and the secrets did reach where they are needed, as secrets.
         const decoded = (r: { inputs: Record<string, any> }) => {
             const data = plain(r.inputs).data ?? {};
-            return JSON.stringify(plain(r.inputs)) + Object.values(data).map(v => Buffer.from(String(v), "base64").toString()).join();
+            return (
+                JSON.stringify(plain(r.inputs)) +
+                Object.values(data)
+                    .map(v => Buffer.from(String(v), "base64").toString())
+                    .join()
+            );
         };
         const reached = (value: string) => rec.resources.filter(r => decoded(r).includes(value)).map(r => r.type);
         assert.ok(reached(standIns.cloudflareApiToken).includes("kubernetes:core/v1:Secret"));
@@ -160,8 +192,16 @@ describe("the homelab program (under mocks)", () => {
             assert.strictEqual(r.inputs.repositoryOpts.repo, chart.repo, r.name);
             assert.strictEqual(r.inputs.skipAwait, true, "the lab's no-kubelet setting reaches every release");
         }
-        assert.deepStrictEqual(releases.map(r => r.inputs.name).sort(),
-            ["argo-cd", "cert-manager", "democratic-csi-iscsi", "democratic-csi-nfs", "kube-prometheus-stack", "kubelet-csr-approver", "metallb", "traefik"]);
+        assert.deepStrictEqual(releases.map(r => r.inputs.name).sort(), [
+            "argo-cd",
+            "cert-manager",
+            "democratic-csi-iscsi",
+            "democratic-csi-nfs",
+            "kube-prometheus-stack",
+            "kubelet-csr-approver",
+            "metallb",
+            "traefik",
+        ]);
     });
 
     it("points each democratic-csi driver at the datasets the NAS component made", async () => {
@@ -184,8 +224,14 @@ describe("the homelab program (under mocks)", () => {
     it("manages each configured dataset by absolute zfs path, through sudo, marked as managed", async () => {
         const { rec } = await run();
         const commands = rec.ofType("command:remote:Command");
-        assert.deepStrictEqual(commands.map(c => c.name).sort(),
-            ["nas-default/etcd-backups", "nas-default/k8s-pv", "nas-default/k8s-pv/iscsi", "nas-default/k8s-pv/iscsi-snapshots", "nas-default/k8s-pv/nfs-snapshots", "nas-default/smb-share"]);
+        assert.deepStrictEqual(commands.map(c => c.name).sort(), [
+            "nas-default/etcd-backups",
+            "nas-default/k8s-pv",
+            "nas-default/k8s-pv/iscsi",
+            "nas-default/k8s-pv/iscsi-snapshots",
+            "nas-default/k8s-pv/nfs-snapshots",
+            "nas-default/smb-share",
+        ]);
         for (const c of commands) {
             assert.match(c.inputs.create, /sudo -n '\/usr\/sbin\/zfs'/);
             assert.match(c.inputs.create, /org\.homelab-iac:managed-by=homelab\/lab/);
@@ -209,12 +255,22 @@ describe("the homelab program (under mocks)", () => {
         assert.strictEqual(job.schedule, "0 3 * * *");
         const pod = job.jobTemplate.spec.template.spec;
         assert.strictEqual(pod.initContainers[0].image, "ghcr.io/siderolabs/talosctl:v1.11.5");
-        assert.deepStrictEqual(pod.initContainers[0].args, ["--nodes", "127.0.10.2", "--endpoints", "127.0.10.2", "etcd", "snapshot", "/backup/etcd.db"]);
+        assert.deepStrictEqual(pod.initContainers[0].args, [
+            "--nodes",
+            "127.0.10.2",
+            "--endpoints",
+            "127.0.10.2",
+            "etcd",
+            "snapshot",
+            "/backup/etcd.db",
+        ]);
         const config = JSON.parse(pod.containers[0].env[0].value);
-        assert.deepStrictEqual([config.host, config.port, config.store.dataset, config.retention], ["127.0.10.3", 2222, "default/etcd-backups", { daily: 7, weekly: 4, monthly: 12 }]);
+        assert.deepStrictEqual(
+            [config.host, config.port, config.store.dataset, config.retention],
+            ["127.0.10.3", 2222, "default/etcd-backups", { daily: 7, weekly: 4, monthly: 12 }],
+        );
         assert.ok(isSecretInput(rec.named("etcd-backup-nas-ssh").inputs.data), "the NAS key stays secret");
         assert.match(rec.named("etcd-backup-script").inputs.data["store.js"], /exports\.handler\(\)\.catch/);
         assert.ok(!pod.volumes.some((v: any) => v.hostPath), "no host path");
     });
 });
-

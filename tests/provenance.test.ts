@@ -40,8 +40,9 @@ async function pinsOf(stack: string): Promise<string[]> {
     }
     const rec = await recordProgram(stack);
     const { defineHomelab } = await import("../stacks/homelab");
-    const secrets = Object.fromEntries(["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken", "alertingSecret"]
-        .map(k => [k, standIn(k)])) as unknown as StackSecrets;
+    const secrets = Object.fromEntries(
+        ["nasSshPrivateKey", "truenasApiKey", "cloudflareApiToken", "gitToken", "alertingSecret"].map(k => [k, standIn(k)]),
+    ) as unknown as StackSecrets;
     const homelab = defineHomelab({ ...settings, secrets });
     await valueOf(homelab.kubeconfig);
     await rec.settle();
@@ -54,9 +55,9 @@ async function pinsOf(stack: string): Promise<string[]> {
 describe("provenance of every pinned artifact", () => {
     for (const stack of ["homelab", "lab"]) {
         it(`${stack}: every pin has an entry naming where upstream it was verified`, async () => {
-            const missing = (await pinsOf(stack)).filter(pin => pin.endsWith(" from *")
-                ? !provenance.some(p => p.artifact.startsWith(pin.slice(0, -1)))
-                : provenanceOf(pin) === undefined);
+            const missing = (await pinsOf(stack)).filter(pin =>
+                pin.endsWith(" from *") ? !provenance.some(p => p.artifact.startsWith(pin.slice(0, -1))) : provenanceOf(pin) === undefined,
+            );
             assert.deepStrictEqual(missing, [], "pins without a provenance entry in stacks/provenance.ts");
         });
     }

@@ -5,41 +5,52 @@ import * as fc from "fast-check";
 import { isoWeek, snapshotsToKeep } from "../components/backup/retention";
 
 const dayMs = 86_400_000;
-const history = fc.uniqueArray(fc.integer({ min: Date.UTC(2024, 0, 1), max: Date.UTC(2027, 0, 1) }), { minLength: 0, maxLength: 400 })
+const history = fc
+    .uniqueArray(fc.integer({ min: Date.UTC(2024, 0, 1), max: Date.UTC(2027, 0, 1) }), { minLength: 0, maxLength: 400 })
     .map(ts => ts.map(t => new Date(t)));
 
 describe("etcd snapshot retention", () => {
     it("keeps the newest snapshot, never more than 7 + 4 + 12, and only snapshots that exist", () => {
-        fc.assert(fc.property(history, taken => {
-            const keep = snapshotsToKeep(taken);
-            const times = new Set(taken.map(t => t.getTime()));
-            assert.ok(keep.size <= 23);
-            for (const t of keep) assert.ok(times.has(t));
-            if (taken.length > 0) assert.ok(keep.has(Math.max(...times)));
-        }));
+        fc.assert(
+            fc.property(history, taken => {
+                const keep = snapshotsToKeep(taken);
+                const times = new Set(taken.map(t => t.getTime()));
+                assert.ok(keep.size <= 23);
+                for (const t of keep) assert.ok(times.has(t));
+                if (taken.length > 0) assert.ok(keep.has(Math.max(...times)));
+            }),
+        );
     });
 
     it("keeps the newest snapshot of each of the 7 most recent days, 4 weeks and 12 months that have one", () => {
-        fc.assert(fc.property(history, taken => {
-            const keep = snapshotsToKeep(taken);
-            for (const [period, count] of [[(t: Date) => t.toISOString().slice(0, 10), 7], [isoWeek, 4], [(t: Date) => t.toISOString().slice(0, 7), 12]] as const) {
-                const newestOf = new Map<string, number>();
-                for (const t of taken) {
-                    const p = period(t);
-                    newestOf.set(p, Math.max(newestOf.get(p) ?? 0, t.getTime()));
+        fc.assert(
+            fc.property(history, taken => {
+                const keep = snapshotsToKeep(taken);
+                for (const [period, count] of [
+                    [(t: Date) => t.toISOString().slice(0, 10), 7],
+                    [isoWeek, 4],
+                    [(t: Date) => t.toISOString().slice(0, 7), 12],
+                ] as const) {
+                    const newestOf = new Map<string, number>();
+                    for (const t of taken) {
+                        const p = period(t);
+                        newestOf.set(p, Math.max(newestOf.get(p) ?? 0, t.getTime()));
+                    }
+                    const recent = [...newestOf.entries()].sort((a, b) => b[1] - a[1]).slice(0, count);
+                    for (const [p, t] of recent) assert.ok(keep.has(t), `${p} keeps its newest`);
                 }
-                const recent = [...newestOf.entries()].sort((a, b) => b[1] - a[1]).slice(0, count);
-                for (const [p, t] of recent) assert.ok(keep.has(t), `${p} keeps its newest`);
-            }
-        }));
+            }),
+        );
     });
 
     it("pruning twice is pruning once (the kept set is stable)", () => {
-        fc.assert(fc.property(history, taken => {
-            const once = snapshotsToKeep(taken);
-            const twice = snapshotsToKeep([...once].map(t => new Date(t)));
-            assert.deepStrictEqual([...twice].sort(), [...once].sort());
-        }));
+        fc.assert(
+            fc.property(history, taken => {
+                const once = snapshotsToKeep(taken);
+                const twice = snapshotsToKeep([...once].map(t => new Date(t)));
+                assert.deepStrictEqual([...twice].sort(), [...once].sort());
+            }),
+        );
     });
 
     it("over a simulated year of nightly snapshots, pruned every night, keeps 7 days, 4 weeks, 12 months", () => {

@@ -65,8 +65,10 @@ describe("rollout through two lab environments @engine @lab", function () {
         assert.match(r.out, /ok {4} datasets: 7 present on 127\.0\.10\.3/, "lab2's");
         assert.match(r.out, /ok {4} datasets: 6 present on 127\.0\.10\.3/, "lab's");
         assert.match(r.out, /rollout done: lab2 -> lab/);
-        assert.strictEqual(execFileSync("/usr/sbin/zfs", ["list", "-H", "-o", "name", "default/lab2/k8s-pv/iscsi"], { encoding: "utf8" }).trim(),
-            "default/lab2/k8s-pv/iscsi");
+        assert.strictEqual(
+            execFileSync("/usr/sbin/zfs", ["list", "-H", "-o", "name", "default/lab2/k8s-pv/iscsi"], { encoding: "utf8" }).trim(),
+            "default/lab2/k8s-pv/iscsi",
+        );
     });
 
     it("stops at the first environment that fails its checks and leaves the next untouched", () => {

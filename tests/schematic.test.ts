@@ -17,13 +17,17 @@ describe("Image Factory schematics", () => {
     });
 
     it("writes the schematic as the factory marshals it", () => {
-        assert.strictEqual(schematicYaml(["siderolabs/iscsi-tools"]),
-            "customization:\n    systemExtensions:\n        officialExtensions:\n            - siderolabs/iscsi-tools\n");
+        assert.strictEqual(
+            schematicYaml(["siderolabs/iscsi-tools"]),
+            "customization:\n    systemExtensions:\n        officialExtensions:\n            - siderolabs/iscsi-tools\n",
+        );
         assert.throws(() => schematicYaml(["iscsi-tools"]), /"iscsi-tools" is not an official extension name/);
     });
 
     it("names the installer image by id and Talos version", () => {
-        assert.strictEqual(installerImage(["siderolabs/iscsi-tools"], "v1.11.5"),
-            "factory.talos.dev/installer/c9078f9419961640c712a8bf2bb9174933dfcf1da383fd8ea2b7dc21493f8bac:v1.11.5");
+        assert.strictEqual(
+            installerImage(["siderolabs/iscsi-tools"], "v1.11.5"),
+            "factory.talos.dev/installer/c9078f9419961640c712a8bf2bb9174933dfcf1da383fd8ea2b7dc21493f8bac:v1.11.5",
+        );
     });
 });

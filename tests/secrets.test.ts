@@ -7,7 +7,11 @@ import * as os from "os";
 import * as path from "path";
 import { root } from "./stackfiles";
 
-interface Run { status: number; out: string; stdout?: string }
+interface Run {
+    status: number;
+    out: string;
+    stdout?: string;
+}
 
 describe("secrets in Age mode @engine", function () {
     this.timeout(300_000);
@@ -104,12 +108,25 @@ describe("importing SOPS + Age files @engine", function () {
     // Shaped like the seed's argo/apps/democratic-csi-iscsi.sops.yaml: the driver config is Helm
     // values, a YAML document inside a string.
     const application = {
-        apiVersion: "argoproj.io/v1alpha1", kind: "Application",
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Application",
         metadata: { name: "democratic-csi-iscsi", namespace: "argocd" },
-        spec: { source: { chart: "democratic-csi", helm: { values: yaml.dump({
-            driver: { config: { driver: "freenas-iscsi",
-                sshConnection: { host: "192.168.2.30", username: "root", privateKey: sshKey },
-                httpConnection: { host: "192.168.2.30", apiKey } } } }) } } },
+        spec: {
+            source: {
+                chart: "democratic-csi",
+                helm: {
+                    values: yaml.dump({
+                        driver: {
+                            config: {
+                                driver: "freenas-iscsi",
+                                sshConnection: { host: "192.168.2.30", username: "root", privateKey: sshKey },
+                                httpConnection: { host: "192.168.2.30", apiKey },
+                            },
+                        },
+                    }),
+                },
+            },
+        },
     };
     const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: "cloudflare-api-token" }, stringData: { "api-token": token } };
 
@@ -150,8 +167,15 @@ describe("importing SOPS + Age files @engine", function () {
 
     it("writes values from inside Helm values and a Secret as Pulumi secrets, byte for byte", () => {
         const base = "/spec/source/helm/values/driver/config";
-        const r = run(["secrets", "--", "import-sops", stack, appFile,
-            `${base}/sshConnection/privateKey=nasSshPrivateKey`, `${base}/httpConnection/apiKey=homelab:truenasApiKey`]);
+        const r = run([
+            "secrets",
+            "--",
+            "import-sops",
+            stack,
+            appFile,
+            `${base}/sshConnection/privateKey=nasSshPrivateKey`,
+            `${base}/httpConnection/apiKey=homelab:truenasApiKey`,
+        ]);
         assert.strictEqual(r.status, 0, r.out);
         assert.strictEqual(run(["secrets", "--", "import-sops", stack, tokenFile, "/stringData/api-token=cloudflareApiToken"]).status, 0);
         // `config get` prints the value and a newline: the key's own trailing newline survives.
@@ -186,7 +210,9 @@ describe("importing SOPS + Age files @engine", function () {
 
     it("a wrong passphrase is refused in one line, before anything runs", () => {
         const r = spawnSync("npm", ["run", "--silent", "pulumi", "--", "preview", "--stack", stack], {
-            cwd: root, encoding: "utf8", env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "not-the-passphrase", PULUMI_CONFIG_PASSPHRASE_FILE: "" },
+            cwd: root,
+            encoding: "utf8",
+            env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "not-the-passphrase", PULUMI_CONFIG_PASSPHRASE_FILE: "" },
         });
         assert.notStrictEqual(r.status, 0);
         const lines = `${r.stdout}${r.stderr}`.trim().split("\n");

@@ -16,7 +16,10 @@ function actionlint(...files: string[]): { status: number; out: string } {
 }
 
 describe("CI workflows @tools", () => {
-    const files = fs.readdirSync(workflows).filter(f => /\.ya?ml$/.test(f)).map(f => path.join(workflows, f));
+    const files = fs
+        .readdirSync(workflows)
+        .filter(f => /\.ya?ml$/.test(f))
+        .map(f => path.join(workflows, f));
 
     it("pass actionlint, shell steps included", () => {
         assert.ok(files.length >= 3, "the pull-request, comment and drift workflows exist");
@@ -28,9 +31,10 @@ describe("CI workflows @tools", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "workflows-"));
         try {
             const broken = path.join(dir, "pr.yml");
-            const text = fs.readFileSync(path.join(workflows, "pr.yml"), "utf8")
+            const text = fs
+                .readFileSync(path.join(workflows, "pr.yml"), "utf8")
                 .replace("${{ matrix.stack }}", "${{ matrix.stak }}")
-                .replace('mkdir -p plan', 'mkdir -p plan; cd $UNQUOTED_DIR');
+                .replace("mkdir -p plan", "mkdir -p plan; cd $UNQUOTED_DIR");
             fs.writeFileSync(broken, text);
             const r = actionlint(broken);
             assert.strictEqual(r.status, 1, r.out);

@@ -42,16 +42,16 @@ export async function deploy(operation: "preview" | "up", stack: string): Promis
         const d = e.diagnosticEvent;
         if (d?.severity === "error") errors.push(`${d.urn ? `${d.urn.split("::").pop()}: ` : ""}${d.message.trim()}`);
         const p = e.policyEvent;
-        if (p?.enforcementLevel === "mandatory") errors.push(`policy ${p.policyName}: ${p.resourceUrn?.split("::").pop() ?? ""}: ${p.message.trim()}`);
+        if (p?.enforcementLevel === "mandatory")
+            errors.push(`policy ${p.policyName}: ${p.resourceUrn?.split("::").pop() ?? ""}: ${p.message.trim()}`);
     };
     const options = { policyPacks: [path.join(root, "policy")], policyPackConfigs: [policyConfigFile(stack)], onEvent, color: "never" as const };
     const seconds = () => (Date.now() - started) / 1000;
     try {
         const workspace = await LocalWorkspace.create({ workDir: root });
         const selected = await Stack.select(stack, workspace);
-        const changes = operation === "preview"
-            ? (await selected.preview(options)).changeSummary
-            : (await selected.up(options)).summary.resourceChanges ?? {};
+        const changes =
+            operation === "preview" ? (await selected.preview(options)).changeSummary : ((await selected.up(options)).summary.resourceChanges ?? {});
         return { ok: true, changes, seconds: seconds() };
     } catch (e) {
         // The engine's own diagnostics say what failed; the CLI's error text is the fallback.

@@ -25,7 +25,12 @@ import { kubeFrom, kubeRequest, secretConfig, secretOutput, sshRun, stackSetting
 
 class UsageError extends Error {}
 
-interface Target { settings: StackSettings; store: SnapshotStore; privateKey: string; node: string }
+interface Target {
+    settings: StackSettings;
+    store: SnapshotStore;
+    privateKey: string;
+    node: string;
+}
 
 function target(stack: string): Target {
     const settings = stackSettings(stack);
@@ -89,10 +94,15 @@ async function backup(stack: string): Promise<void> {
     console.log(`stored ${name} in ${t.store.dataset} on ${t.settings.nas.host}`);
 
     const retention = t.settings.nas.etcdBackups!.retention;
-    const keep = snapshotsToKeep(all.map(n => takenAt(n)!), retention);
+    const keep = snapshotsToKeep(
+        all.map(n => takenAt(n)!),
+        retention,
+    );
     const prune = all.filter(n => !keep.has(takenAt(n)!.getTime()));
     if (prune.length > 0) await sshRun(t.settings.nas, t.privateKey, pruneScript(t.store, prune));
-    console.log(`kept ${all.length - prune.length} snapshot(s) (${retention.daily} daily, ${retention.weekly} weekly, ${retention.monthly} monthly), pruned ${prune.length}`);
+    console.log(
+        `kept ${all.length - prune.length} snapshot(s) (${retention.daily} daily, ${retention.weekly} weekly, ${retention.monthly} monthly), pruned ${prune.length}`,
+    );
 }
 
 async function restore(stack: string, wanted?: string): Promise<void> {

@@ -17,7 +17,10 @@ import { configNamespace, secretKeys } from "../stacks/config";
 
 export class ImportError extends Error {}
 
-interface Mapping { pointer: string; key: keyof typeof secretKeys }
+interface Mapping {
+    pointer: string;
+    key: keyof typeof secretKeys;
+}
 
 function parseMapping(arg: string): Mapping {
     const eq = arg.lastIndexOf("=");
@@ -27,8 +30,12 @@ function parseMapping(arg: string): Mapping {
     const pointer = arg.slice(0, eq);
     const key = arg.slice(eq + 1).replace(new RegExp(`^${configNamespace}:`), "");
     if (!(key in secretKeys)) {
-        throw new ImportError(`"${arg.slice(eq + 1)}" is not one of the stack's secret keys: ` +
-            Object.keys(secretKeys).map(k => `${configNamespace}:${k}`).join(", "));
+        throw new ImportError(
+            `"${arg.slice(eq + 1)}" is not one of the stack's secret keys: ` +
+                Object.keys(secretKeys)
+                    .map(k => `${configNamespace}:${k}`)
+                    .join(", "),
+        );
     }
     return { pointer, key: key as Mapping["key"] };
 }
@@ -51,13 +58,20 @@ function decrypt(file: string): unknown {
     }
     if (/metadata not found/i.test(err)) throw new ImportError(`${file} is not a SOPS-encrypted file`);
     if (/no such file|does not exist|non-existent/i.test(err)) throw new ImportError(`${file} does not exist`);
-    const line = err.split("\n").map(l => l.trim()).find(l => l.length > 0) ?? `exit status ${r.status}`;
+    const line =
+        err
+            .split("\n")
+            .map(l => l.trim())
+            .find(l => l.length > 0) ?? `exit status ${r.status}`;
     throw new ImportError(`sops cannot decrypt ${file}: ${line}`);
 }
 
 /** Resolves a JSON Pointer, descending into strings that hold YAML documents. Names keys, never values. */
 export function resolvePointer(doc: unknown, pointer: string): string {
-    const segments = pointer.split("/").slice(1).map(s => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const segments = pointer
+        .split("/")
+        .slice(1)
+        .map(s => s.replace(/~1/g, "/").replace(/~0/g, "~"));
     let node = doc;
     let walked = "";
     for (const segment of segments) {
@@ -99,8 +113,10 @@ function main(argv: string[]): void {
     // Every pointer resolves before the first value is written: an import is all or nothing.
     const values = mappings.map(m => ({ ...m, value: resolvePointer(doc, m.pointer) }));
     for (const { pointer, key, value } of values) {
-        const r = spawnSync("pulumi", ["config", "set", "--secret", "--raw", "--stack", stack, `${configNamespace}:${key}`],
-            { input: value, encoding: "utf8" });
+        const r = spawnSync("pulumi", ["config", "set", "--secret", "--raw", "--stack", stack, `${configNamespace}:${key}`], {
+            input: value,
+            encoding: "utf8",
+        });
         if (r.status !== 0) {
             throw new ImportError(`setting ${configNamespace}:${key} on stack ${stack} failed: ${r.stderr.trim().split("\n")[0]}`);
         }

@@ -12,7 +12,9 @@ function main(stack: string | undefined, daysArg = "30"): number {
         console.error("usage: npm run kubeconfig-expiry -- <stack> [days, default 30]");
         return 2;
     }
-    const r = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "kubeconfig", "--show-secrets", "--stack", stack], { encoding: "utf8" });
+    const r = spawnSync("npm", ["run", "--silent", "pulumi", "--", "stack", "output", "kubeconfig", "--show-secrets", "--stack", stack], {
+        encoding: "utf8",
+    });
     if (r.status !== 0) {
         console.error(`kubeconfig-expiry: no kubeconfig output for stack ${stack}: ${r.stderr.trim().split("\n").pop()}`);
         return 2;
@@ -25,8 +27,10 @@ function main(stack: string | undefined, daysArg = "30"): number {
         const left = (Date.parse(cert.validTo) - Date.now()) / 86_400_000;
         const ok = left > days;
         if (!ok) status = 1;
-        console.log(`${ok ? "ok     " : "RENEW  "} ${stack}: user ${name}'s certificate expires ${new Date(cert.validTo).toISOString()} ` +
-            `(in ${Math.floor(left)} days${ok ? "" : `, inside the ${days}-day renewal window: run up on the stack`})`);
+        console.log(
+            `${ok ? "ok     " : "RENEW  "} ${stack}: user ${name}'s certificate expires ${new Date(cert.validTo).toISOString()} ` +
+                `(in ${Math.floor(left)} days${ok ? "" : `, inside the ${days}-day renewal window: run up on the stack`})`,
+        );
     }
     return status;
 }

@@ -25,9 +25,11 @@ async function main(stack: string): Promise<number> {
         return `${kube.server.origin} is ready`;
     });
 
-    const state = JSON.parse(pulumi(["stack", "export", "--stack", stack])) as
-        { deployment: { resources?: { type: string; outputs?: { name?: string; namespace?: string } }[] } };
-    const releases = (state.deployment.resources ?? []).filter(r => r.type === "kubernetes:helm.sh/v3:Release")
+    const state = JSON.parse(pulumi(["stack", "export", "--stack", stack])) as {
+        deployment: { resources?: { type: string; outputs?: { name?: string; namespace?: string } }[] };
+    };
+    const releases = (state.deployment.resources ?? [])
+        .filter(r => r.type === "kubernetes:helm.sh/v3:Release")
         .map(r => ({ name: String(r.outputs?.name), namespace: String(r.outputs?.namespace) }));
     await check("releases", async () => {
         if (releases.length === 0) throw new Error("the stack manages no Helm release");
@@ -54,7 +56,10 @@ async function main(stack: string): Promise<number> {
     return results.every(([, ok]) => ok) ? 0 : 1;
 }
 
-main(process.argv[2] ?? "").then(code => process.exit(code), e => {
-    console.error(`FAILED checks: ${e instanceof Error ? e.message : e}`);
-    process.exit(1);
-});
+main(process.argv[2] ?? "").then(
+    code => process.exit(code),
+    e => {
+        console.error(`FAILED checks: ${e instanceof Error ? e.message : e}`);
+        process.exit(1);
+    },
+);

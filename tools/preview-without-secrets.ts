@@ -22,7 +22,6 @@ const root = path.resolve(__dirname, "..");
 /** Top-level entries the program needs, linked into the throwaway project. */
 const projectEntries = ["index.ts", "components", "stacks", "node_modules", "package.json", "tsconfig.json", "sdks"];
 
-
 /** Every `secure:` value of a stack file, as `config set --path` keys; nested values included. */
 export function securePaths(config: Record<string, unknown>): string[] {
     const found: string[] = [];
@@ -55,7 +54,11 @@ export function withoutSecrets(config: Record<string, unknown>): Record<string, 
         if (Object.keys(value).length === 1 && "secure" in value) {
             return undefined;
         }
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, strip(v)]).filter(([, v]) => v !== undefined));
+        return Object.fromEntries(
+            Object.entries(value)
+                .map(([k, v]) => [k, strip(v)])
+                .filter(([, v]) => v !== undefined),
+        );
     };
     return strip(config) as Record<string, unknown>;
 }
@@ -161,17 +164,22 @@ function main(argv: string[]): number {
             fail("could not set the stand-in secrets");
         }
 
-        process.stdout.write(`Previewing stack ${stack} with ${secretPaths.size} secret(s) replaced by stand-ins, ` +
-            "in a network namespace with only loopback.\n");
+        process.stdout.write(
+            `Previewing stack ${stack} with ${secretPaths.size} secret(s) replaced by stand-ins, ` + "in a network namespace with only loopback.\n",
+        );
         // The project's policy pack runs on every preview, as in toolchain/pulumi.sh, with the
         // settings the stack's validated config implies.
         const policyConfigFile = path.join(scratch, "policy-config.json");
         fs.writeFileSync(policyConfigFile, JSON.stringify(policySettingsOf(stack, config)));
-        const policy = previewFlags.includes("--policy-pack") ? [] : ["--policy-pack", path.join(root, "policy"), "--policy-pack-config", policyConfigFile];
+        const policy = previewFlags.includes("--policy-pack")
+            ? []
+            : ["--policy-pack", path.join(root, "policy"), "--policy-pack-config", policyConfigFile];
         const pulumiArgs = ["preview", "--stack", stack, "--non-interactive", ...policy, ...previewFlags];
         const started = process.hrtime.bigint();
-        const status = run("unshare", ["--net", "--", "bash", "-c", 'ip link set lo up && exec pulumi "$@"', "pulumi", ...pulumiArgs],
-            { cwd: project, env });
+        const status = run("unshare", ["--net", "--", "bash", "-c", 'ip link set lo up && exec pulumi "$@"', "pulumi", ...pulumiArgs], {
+            cwd: project,
+            env,
+        });
         if (options["--timings-file"]) {
             const previewSeconds = Number(process.hrtime.bigint() - started) / 1e9;
             fs.writeFileSync(options["--timings-file"], JSON.stringify({ previewSeconds, status }) + "\n");

@@ -15,7 +15,10 @@ import type { StageResult } from "./deploy-stack";
 
 const root = path.resolve(__dirname, "..");
 
-interface Stage { name: string; run: (stack: string) => { ok: boolean; detail: string } }
+interface Stage {
+    name: string;
+    run: (stack: string) => { ok: boolean; detail: string };
+}
 
 /** A command for one stack, with its passphrase, network isolation and private temp directory. */
 function forStack(stack: string, command: string[]): { status: number | null; out: string } {
@@ -23,7 +26,11 @@ function forStack(stack: string, command: string[]): { status: number | null; ou
     return { status: r.status, out: `${r.stdout}${r.stderr}`.trimEnd() };
 }
 
-const indent = (text: string) => text.split("\n").map(l => `      ${l}`).join("\n");
+const indent = (text: string) =>
+    text
+        .split("\n")
+        .map(l => `      ${l}`)
+        .join("\n");
 
 /** A Pulumi operation as a stage, through the Automation API (tools/deploy-stack.ts): what it
  * changed by operation on success, the engine's error diagnostics on failure. */
@@ -32,11 +39,17 @@ function pulumiStage(operation: "preview" | "up"): Stage {
         name: operation,
         run: stack => {
             const r = forStack(stack, ["ts-node", "--transpile-only", "tools/deploy-stack.ts", operation, stack]);
-            const line = r.out.split("\n").filter(l => l.startsWith("{")).pop();
+            const line = r.out
+                .split("\n")
+                .filter(l => l.startsWith("{"))
+                .pop();
             if (line === undefined) return { ok: false, detail: indent(r.out.split("\n").slice(-15).join("\n")) };
             const result = JSON.parse(line) as StageResult;
             if (!result.ok) return { ok: false, detail: indent((result.errors ?? []).join("\n")) };
-            const changes = Object.entries(result.changes ?? {}).filter(([, n]) => (n ?? 0) > 0).map(([op, n]) => `${op} ${n}`).join(", ");
+            const changes = Object.entries(result.changes ?? {})
+                .filter(([, n]) => (n ?? 0) > 0)
+                .map(([op, n]) => `${op} ${n}`)
+                .join(", ");
             return { ok: true, detail: `${changes || "nothing"} (${result.seconds.toFixed(1)} s)` };
         },
     };
@@ -71,8 +84,9 @@ function main(stacks: string[]): number {
             console.log(`   ${result.ok ? "ok    " : "FAILED"} ${stage.name}${result.detail.includes("\n") ? "\n" : ": "}${result.detail}`);
             if (!result.ok) {
                 const untouched = stacks.slice(i + 1);
-                console.log(`rollout stopped: ${stack} failed at ${stage.name}` +
-                    (untouched.length > 0 ? `; not started: ${untouched.join(", ")}` : ""));
+                console.log(
+                    `rollout stopped: ${stack} failed at ${stage.name}` + (untouched.length > 0 ? `; not started: ${untouched.join(", ")}` : ""),
+                );
                 return 1;
             }
         }

@@ -35,7 +35,10 @@ export const secretConfig = (stack: string, key: string) => pulumi(["config", "g
 // --- the API server ------------------------------------------------------------------------
 
 /** A cluster as the stack's kubeconfig describes it, read by the Kubernetes client library. */
-export interface Kube { readonly config: KubeConfig; readonly server: URL }
+export interface Kube {
+    readonly config: KubeConfig;
+    readonly server: URL;
+}
 
 export function kubeFrom(kubeconfig: string): Kube {
     const config = new KubeConfig();
@@ -52,7 +55,9 @@ export async function kubeRequest(kube: Kube, method: string, urlPath: string, b
     return new Promise((resolve, reject) => {
         const req = https.request(new URL(urlPath, kube.server), options, res => {
             let text = "";
-            res.on("data", (d: Buffer) => { text += d.toString(); });
+            res.on("data", (d: Buffer) => {
+                text += d.toString();
+            });
             res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
         });
         req.on("timeout", () => req.destroy(new Error("timed out")));

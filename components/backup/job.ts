@@ -34,14 +34,33 @@ export async function storeStep(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require("fs") as typeof import("fs");
     const cfg = JSON.parse(process.env.ETCD_BACKUP_CONFIG ?? "") as StoreStepConfig;
-    const ssh = (script: string, input?: Buffer) => execFileSync("ssh", [
-        "-i", cfg.keyFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-        "-o", `UserKnownHostsFile=${cfg.knownHostsFile}`, "-o", "StrictHostKeyChecking=yes",
-        "-p", String(cfg.port), `${cfg.user}@${cfg.host}`, script,
-    ], { input, maxBuffer: 1 << 30 });
+    const ssh = (script: string, input?: Buffer) =>
+        execFileSync(
+            "ssh",
+            [
+                "-i",
+                cfg.keyFile,
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                `UserKnownHostsFile=${cfg.knownHostsFile}`,
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-p",
+                String(cfg.port),
+                `${cfg.user}@${cfg.host}`,
+                script,
+            ],
+            { input, maxBuffer: 1 << 30 },
+        );
     const name = snapshotName(new Date());
     const all = snapshotsIn(ssh(storeScript(cfg.store, name), fs.readFileSync(cfg.snapshotFile)).toString());
-    const keep = snapshotsToKeep(all.map(n => takenAt(n)!), cfg.retention);
+    const keep = snapshotsToKeep(
+        all.map(n => takenAt(n)!),
+        cfg.retention,
+    );
     const prune = all.filter(n => !keep.has(takenAt(n)!.getTime()));
     if (prune.length > 0) ssh(pruneScript(cfg.store, prune));
     console.log(`stored ${name} in ${cfg.store.dataset}; kept ${all.length - prune.length}, pruned ${prune.length}`);
@@ -81,73 +100,101 @@ export class EtcdBackupJob extends pulumi.ComponentResource {
         const namespace = "kube-system";
 
         // Talos answers this with a Secret of the same name holding a talosconfig for the role.
-        const account = new k8s.apiextensions.CustomResource(`${name}-talos-account`, {
-            apiVersion: "talos.dev/v1alpha1",
-            kind: "ServiceAccount",
-            metadata: { name: "etcd-backup", namespace },
-            spec: { roles: ["os:etcd:backup"] },
-        }, o);
-        const sshSecret = new k8s.core.v1.Secret(`${name}-nas-ssh`, {
-            metadata: { name: "etcd-backup-nas", namespace },
-            data: pulumi.secret(args.nasPrivateKey.apply(key => ({
-                id: Buffer.from(key.endsWith("\n") ? key : `${key}\n`).toString("base64"),
-                known_hosts: Buffer.from(knownHostsLine(args.nas.host, args.nas.port, args.nas.hostKey)).toString("base64"),
-            }))),
-        }, o);
-        const script = new k8s.core.v1.ConfigMap(`${name}-script`, {
-            metadata: { name: "etcd-backup-script", namespace },
-            data: { "store.js": pulumi.output(storeStepScript()) },
-        }, o);
+        const account = new k8s.apiextensions.CustomResource(
+            `${name}-talos-account`,
+            {
+                apiVersion: "talos.dev/v1alpha1",
+                kind: "ServiceAccount",
+                metadata: { name: "etcd-backup", namespace },
+                spec: { roles: ["os:etcd:backup"] },
+            },
+            o,
+        );
+        const sshSecret = new k8s.core.v1.Secret(
+            `${name}-nas-ssh`,
+            {
+                metadata: { name: "etcd-backup-nas", namespace },
+                data: pulumi.secret(
+                    args.nasPrivateKey.apply(key => ({
+                        id: Buffer.from(key.endsWith("\n") ? key : `${key}\n`).toString("base64"),
+                        known_hosts: Buffer.from(knownHostsLine(args.nas.host, args.nas.port, args.nas.hostKey)).toString("base64"),
+                    })),
+                ),
+            },
+            o,
+        );
+        const script = new k8s.core.v1.ConfigMap(
+            `${name}-script`,
+            {
+                metadata: { name: "etcd-backup-script", namespace },
+                data: { "store.js": pulumi.output(storeStepScript()) },
+            },
+            o,
+        );
 
         const config: StoreStepConfig = {
-            host: args.nas.host, port: args.nas.port, user: args.nas.user, store: args.store, retention: args.retention,
-            snapshotFile: "/backup/etcd.db", keyFile: "/nas/id", knownHostsFile: "/nas/known_hosts",
+            host: args.nas.host,
+            port: args.nas.port,
+            user: args.nas.user,
+            store: args.store,
+            retention: args.retention,
+            snapshotFile: "/backup/etcd.db",
+            keyFile: "/nas/id",
+            knownHostsFile: "/nas/known_hosts",
         };
-        new k8s.batch.v1.CronJob(`${name}-cronjob`, {
-            metadata: { name: "etcd-backup", namespace },
-            spec: {
-                schedule: args.schedule,
-                concurrencyPolicy: "Forbid",
-                successfulJobsHistoryLimit: 3,
-                failedJobsHistoryLimit: 3,
-                jobTemplate: {
-                    spec: {
-                        backoffLimit: 2,
-                        template: {
-                            spec: {
-                                restartPolicy: "OnFailure",
-                                initContainers: [{
-                                    name: "snapshot",
-                                    image: `ghcr.io/siderolabs/talosctl:${args.talosVersion}`,
-                                    args: ["--nodes", args.node, "--endpoints", args.node, "etcd", "snapshot", "/backup/etcd.db"],
-                                    volumeMounts: [
-                                        { name: "talos", mountPath: "/var/run/secrets/talos.dev", readOnly: true },
-                                        { name: "backup", mountPath: "/backup" },
+        new k8s.batch.v1.CronJob(
+            `${name}-cronjob`,
+            {
+                metadata: { name: "etcd-backup", namespace },
+                spec: {
+                    schedule: args.schedule,
+                    concurrencyPolicy: "Forbid",
+                    successfulJobsHistoryLimit: 3,
+                    failedJobsHistoryLimit: 3,
+                    jobTemplate: {
+                        spec: {
+                            backoffLimit: 2,
+                            template: {
+                                spec: {
+                                    restartPolicy: "OnFailure",
+                                    initContainers: [
+                                        {
+                                            name: "snapshot",
+                                            image: `ghcr.io/siderolabs/talosctl:${args.talosVersion}`,
+                                            args: ["--nodes", args.node, "--endpoints", args.node, "etcd", "snapshot", "/backup/etcd.db"],
+                                            volumeMounts: [
+                                                { name: "talos", mountPath: "/var/run/secrets/talos.dev", readOnly: true },
+                                                { name: "backup", mountPath: "/backup" },
+                                            ],
+                                        },
                                     ],
-                                }],
-                                containers: [{
-                                    name: "store",
-                                    image: args.storeImage,
-                                    command: ["node", "/script/store.js"],
-                                    env: [{ name: "ETCD_BACKUP_CONFIG", value: JSON.stringify(config) }],
-                                    volumeMounts: [
-                                        { name: "backup", mountPath: "/backup", readOnly: true },
-                                        { name: "script", mountPath: "/script", readOnly: true },
-                                        { name: "nas", mountPath: "/nas", readOnly: true },
+                                    containers: [
+                                        {
+                                            name: "store",
+                                            image: args.storeImage,
+                                            command: ["node", "/script/store.js"],
+                                            env: [{ name: "ETCD_BACKUP_CONFIG", value: JSON.stringify(config) }],
+                                            volumeMounts: [
+                                                { name: "backup", mountPath: "/backup", readOnly: true },
+                                                { name: "script", mountPath: "/script", readOnly: true },
+                                                { name: "nas", mountPath: "/nas", readOnly: true },
+                                            ],
+                                        },
                                     ],
-                                }],
-                                volumes: [
-                                    { name: "talos", secret: { secretName: "etcd-backup" } },
-                                    { name: "backup", emptyDir: {} },
-                                    { name: "script", configMap: { name: "etcd-backup-script" } },
-                                    { name: "nas", secret: { secretName: "etcd-backup-nas", defaultMode: 0o400 } },
-                                ],
+                                    volumes: [
+                                        { name: "talos", secret: { secretName: "etcd-backup" } },
+                                        { name: "backup", emptyDir: {} },
+                                        { name: "script", configMap: { name: "etcd-backup-script" } },
+                                        { name: "nas", secret: { secretName: "etcd-backup-nas", defaultMode: 0o400 } },
+                                    ],
+                                },
                             },
                         },
                     },
                 },
             },
-        }, { ...o, dependsOn: [account, sshSecret, script, args.dataset] });
+            { ...o, dependsOn: [account, sshSecret, script, args.dataset] },
+        );
         this.registerOutputs({});
     }
 }

@@ -39,12 +39,15 @@ export function storeScript(store: SnapshotStore, name: string): string {
     if (!isSnapshotName(name)) throw new Error(`${name} is not a snapshot name`);
     const sudo = store.sudo ? "sudo -n " : "";
     const part = `"$mp"/.${name}.part`;
-    return preamble(store) + [
-        `${sudo}/usr/bin/tee ${part} >/dev/null`,
-        `[ -s ${part} ] || { ${sudo}/usr/bin/rm -f ${part}; echo "empty snapshot" >&2; exit 1; }`,
-        `${sudo}/usr/bin/mv ${part} "$mp"/${name}`,
-        `ls -1 "$mp"`,
-    ].join("\n");
+    return (
+        preamble(store) +
+        [
+            `${sudo}/usr/bin/tee ${part} >/dev/null`,
+            `[ -s ${part} ] || { ${sudo}/usr/bin/rm -f ${part}; echo "empty snapshot" >&2; exit 1; }`,
+            `${sudo}/usr/bin/mv ${part} "$mp"/${name}`,
+            `ls -1 "$mp"`,
+        ].join("\n")
+    );
 }
 
 export function listScript(store: SnapshotStore): string {
@@ -65,7 +68,10 @@ export function pruneScript(store: SnapshotStore, names: readonly string[]): str
 
 /** The snapshots in a listing, oldest first. */
 export function snapshotsIn(listing: string): string[] {
-    return listing.split("\n").filter(n => isSnapshotName(n)).sort();
+    return listing
+        .split("\n")
+        .filter(n => isSnapshotName(n))
+        .sort();
 }
 
 /**

@@ -30,7 +30,11 @@ export function isoWeek(t: Date): string {
 export function snapshotsToKeep(taken: readonly Date[], policy: RetentionPolicy = defaultRetention): Set<number> {
     const newestFirst = [...new Set(taken.map(t => t.getTime()))].sort((a, b) => b - a);
     const keep = new Set<number>();
-    const tiers: [(t: Date) => string, number][] = [[day, policy.daily], [isoWeek, policy.weekly], [month, policy.monthly]];
+    const tiers: [(t: Date) => string, number][] = [
+        [day, policy.daily],
+        [isoWeek, policy.weekly],
+        [month, policy.monthly],
+    ];
     for (const [period, count] of tiers) {
         const seen = new Set<string>();
         for (const t of newestFirst) {

@@ -43,7 +43,13 @@ export class NasDatasets extends pulumi.ComponentResource {
             perDialTimeout: 15,
         };
         const sentinelConnection: pulumi.Output<SentinelConnection> = privateKey.apply(key => ({
-            host: nas.host, port: nas.port, user: nas.user, hostKey: nas.hostKey, privateKey: key, sudo: nas.sudo, zfsPath: nas.zfsPath,
+            host: nas.host,
+            port: nas.port,
+            user: nas.user,
+            hostKey: nas.hostKey,
+            privateKey: key,
+            sudo: nas.sudo,
+            zfsPath: nas.zfsPath,
         }));
 
         const sentinels = new DynamicProvider(`${name}-drift`, { parent: this });
@@ -63,38 +69,50 @@ export class NasDatasets extends pulumi.ComponentResource {
     }
 
     private dataset(
-        prefix: string, dataset: DatasetConfig, args: NasDatasetsArgs, connection: command.types.input.remote.ConnectionArgs,
-        sentinelConnection: pulumi.Output<SentinelConnection>, sentinels: DynamicProvider,
+        prefix: string,
+        dataset: DatasetConfig,
+        args: NasDatasetsArgs,
+        connection: command.types.input.remote.ConnectionArgs,
+        sentinelConnection: pulumi.Output<SentinelConnection>,
+        sentinels: DynamicProvider,
         parent: command.remote.Command | undefined,
     ): command.remote.Command {
         // The dataset name is the resource name: renaming a dataset in config is a new dataset,
         // and the old one is kept (retainOnDelete) unless it allowed destruction.
         const resourceName = `${prefix}-${dataset.name}`;
-        const sentinel = new DriftSentinel(`${resourceName}-drift`, {
-            connection: sentinelConnection,
-            dataset: dataset.name,
-            desired: managedProperties(dataset, args.owner),
-        }, { parent: this, provider: sentinels });
+        const sentinel = new DriftSentinel(
+            `${resourceName}-drift`,
+            {
+                connection: sentinelConnection,
+                dataset: dataset.name,
+                desired: managedProperties(dataset, args.owner),
+            },
+            { parent: this, provider: sentinels },
+        );
         const ensure = ensureDatasetScript(args.nas, dataset, args.owner);
-        return new command.remote.Command(resourceName, {
-            connection,
-            create: ensure,
-            // A changed generation (drift found by a refresh) changes the update script, so the
-            // ensure script re-runs in place. It travels in the script text: the command provider
-            // sends `environment` as SSH env requests, which TrueNAS's sshd (no AcceptEnv) refuses.
-            update: sentinel.generation.apply(generation => withDriftGeneration(ensure, generation)),
-            delete: dataset.allowDestroy ? destroyDatasetScript(args.nas, dataset) : undefined,
-            // The previous output would travel the same way; the scripts do not need it.
-            addPreviousOutputInEnv: false,
-            logging: command.types.enums.remote.Logging.StdoutAndStderr,
-        }, {
-            parent: this,
-            provider: args.commandProvider,
-            dependsOn: parent ? [parent] : [],
-            retainOnDelete: !dataset.allowDestroy,
-            // The script is how a dataset converges; changing it must never replace (destroy) it.
-            deleteBeforeReplace: false,
-        });
+        return new command.remote.Command(
+            resourceName,
+            {
+                connection,
+                create: ensure,
+                // A changed generation (drift found by a refresh) changes the update script, so the
+                // ensure script re-runs in place. It travels in the script text: the command provider
+                // sends `environment` as SSH env requests, which TrueNAS's sshd (no AcceptEnv) refuses.
+                update: sentinel.generation.apply(generation => withDriftGeneration(ensure, generation)),
+                delete: dataset.allowDestroy ? destroyDatasetScript(args.nas, dataset) : undefined,
+                // The previous output would travel the same way; the scripts do not need it.
+                addPreviousOutputInEnv: false,
+                logging: command.types.enums.remote.Logging.StdoutAndStderr,
+            },
+            {
+                parent: this,
+                provider: args.commandProvider,
+                dependsOn: parent ? [parent] : [],
+                retainOnDelete: !dataset.allowDestroy,
+                // The script is how a dataset converges; changing it must never replace (destroy) it.
+                deleteBeforeReplace: false,
+            },
+        );
     }
 }
 

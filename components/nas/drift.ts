@@ -51,8 +51,7 @@ const sentinelProvider: pulumi.dynamic.ResourceProvider = {
     },
     diff(_id: string, olds: SentinelState, news: SentinelState) {
         const drift = driftedProperties(news.desired, olds.observed ?? undefined);
-        const connectionChanged = (["host", "port", "user", "hostKey", "privateKey", "sudo", "zfsPath"] as const)
-            .some(k => olds[k] !== news[k]);
+        const connectionChanged = (["host", "port", "user", "hostKey", "privateKey", "sudo", "zfsPath"] as const).some(k => olds[k] !== news[k]);
         return Promise.resolve({
             changes: drift.length > 0 || connectionChanged,
             replaces: olds.dataset !== news.dataset ? ["dataset"] : [],
@@ -93,10 +92,25 @@ export class DriftSentinel extends pulumi.dynamic.Resource {
 
     constructor(name: string, args: DriftSentinelArgs, opts?: pulumi.CustomResourceOptions) {
         const connection = pulumi.output(args.connection);
-        super(sentinelProvider, name, {
-            host: connection.host, port: connection.port, user: connection.user, hostKey: connection.hostKey,
-            privateKey: pulumi.secret(connection.privateKey), sudo: connection.sudo, zfsPath: connection.zfsPath,
-            dataset: args.dataset, desired: args.desired, observed: undefined, generation: undefined,
-        }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "homelab-nas-drift", "DriftSentinel");
+        super(
+            sentinelProvider,
+            name,
+            {
+                host: connection.host,
+                port: connection.port,
+                user: connection.user,
+                hostKey: connection.hostKey,
+                privateKey: pulumi.secret(connection.privateKey),
+                sudo: connection.sudo,
+                zfsPath: connection.zfsPath,
+                dataset: args.dataset,
+                desired: args.desired,
+                observed: undefined,
+                generation: undefined,
+            },
+            { ...opts, additionalSecretOutputs: ["privateKey"] },
+            "homelab-nas-drift",
+            "DriftSentinel",
+        );
     }
 }

@@ -26,32 +26,54 @@ export function sshRun(nas: NasTarget, privateKey: string, script: string, input
     const where = `ssh ${nas.user}@${nas.host}:${nas.port}`;
     return new Promise((resolve, reject) => {
         const conn = new Client();
-        const timer = setTimeout(() => { conn.end(); reject(new Error(`${where}: timed out`)); }, 120_000);
-        const fail = (e: Error) => { clearTimeout(timer); conn.end(); reject(e); };
-        conn.on("ready", () => conn.exec(script, (err, stream) => {
-            if (err) return fail(err);
-            const out: Buffer[] = [];
-            let errText = "";
-            let code: number | null = null;
-            stream.on("data", (d: Buffer) => { out.push(d); });
-            stream.stderr.on("data", (d: Buffer) => { errText += d.toString(); });
-            stream.on("exit", (c: number | null) => { code = c; });
-            stream.on("close", () => {
-                clearTimeout(timer);
-                conn.end();
-                if (code === 0) resolve(Buffer.concat(out));
-                else reject(new Error(`on ${nas.host} (exit ${code}): ${errText.trim().split("\n").pop() ?? ""}`));
-            });
-            if (input) {
-                input.on("error", e => { stream.destroy(); fail(e); });
-                input.pipe(stream);
-            } else {
-                stream.end();
-            }
-        }));
+        const timer = setTimeout(() => {
+            conn.end();
+            reject(new Error(`${where}: timed out`));
+        }, 120_000);
+        const fail = (e: Error) => {
+            clearTimeout(timer);
+            conn.end();
+            reject(e);
+        };
+        conn.on("ready", () =>
+            conn.exec(script, (err, stream) => {
+                if (err) return fail(err);
+                const out: Buffer[] = [];
+                let errText = "";
+                let code: number | null = null;
+                stream.on("data", (d: Buffer) => {
+                    out.push(d);
+                });
+                stream.stderr.on("data", (d: Buffer) => {
+                    errText += d.toString();
+                });
+                stream.on("exit", (c: number | null) => {
+                    code = c;
+                });
+                stream.on("close", () => {
+                    clearTimeout(timer);
+                    conn.end();
+                    if (code === 0) resolve(Buffer.concat(out));
+                    else reject(new Error(`on ${nas.host} (exit ${code}): ${errText.trim().split("\n").pop() ?? ""}`));
+                });
+                if (input) {
+                    input.on("error", e => {
+                        stream.destroy();
+                        fail(e);
+                    });
+                    input.pipe(stream);
+                } else {
+                    stream.end();
+                }
+            }),
+        );
         conn.on("error", (e: Error) => fail(new Error(`${where}: ${e.message}`)));
         conn.connect({
-            host: nas.host, port: nas.port, username: nas.user, privateKey, readyTimeout: 20_000,
+            host: nas.host,
+            port: nas.port,
+            username: nas.user,
+            privateKey,
+            readyTimeout: 20_000,
             // Only the pinned key's type is offered, so a NAS with RSA, ECDSA and ed25519 keys
             // presents the pinned one (ssh2 would otherwise pick its own favourite).
             algorithms: { serverHostKey: [pinned.algorithm as import("ssh2").ServerHostKeyAlgorithm] },

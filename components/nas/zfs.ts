@@ -70,15 +70,17 @@ export function withDriftGeneration(script: string, generation: number): string 
 export function destroyDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath">, dataset: DatasetConfig): string {
     const zfs = zfsCommand(nas);
     const name = shellQuote(dataset.name);
-    return [
-        "set -eu",
-        `${zfs} get -H -o value type ${name} >/dev/null 2>&1 || exit 0`,
-        "for attempt in 1 2 3 4 5; do",
-        `  if ${zfs} destroy ${name}; then echo "destroyed ${dataset.name}"; exit 0; fi`,
-        "  sleep 1",
-        "done",
-        "exit 1",
-    ].join("\n") + "\n";
+    return (
+        [
+            "set -eu",
+            `${zfs} get -H -o value type ${name} >/dev/null 2>&1 || exit 0`,
+            "for attempt in 1 2 3 4 5; do",
+            `  if ${zfs} destroy ${name}; then echo "destroyed ${dataset.name}"; exit 0; fi`,
+            "  sleep 1",
+            "done",
+            "exit 1",
+        ].join("\n") + "\n"
+    );
 }
 
 /**
@@ -108,7 +110,9 @@ export function driftedProperties(desired: Readonly<Record<string, string>>, obs
     if (observed === undefined) {
         return ["(dataset missing)"];
     }
-    return Object.keys(desired).filter(k => !sameZfsValue(k, desired[k], observed[k])).sort();
+    return Object.keys(desired)
+        .filter(k => !sameZfsValue(k, desired[k], observed[k]))
+        .sort();
 }
 
 /** ZFS prints sizes its own way (50G as 50G, 1024M as 1G); compare sizes by bytes. */

@@ -21,7 +21,8 @@ export const alertRules: readonly AlertRule[] = [
         for: "10m",
         severity: "critical",
         summary: "etcd database is over 2 GB",
-        description: "etcd on {{ $labels.instance }} holds {{ $value | humanize1024 }}B; at the 2 GiB quota it refuses every write. Defragment (talosctl etcd defrag) and find what grows.",
+        description:
+            "etcd on {{ $labels.instance }} holds {{ $value | humanize1024 }}B; at the 2 GiB quota it refuses every write. Defragment (talosctl etcd defrag) and find what grows.",
     },
     {
         alert: "EtcdNoLeader",
@@ -41,7 +42,7 @@ export const alertRules: readonly AlertRule[] = [
     },
     {
         alert: "PodCrashLooping",
-        expr: "max_over_time(kube_pod_container_status_waiting_reason{reason=\"CrashLoopBackOff\"}[5m]) >= 1",
+        expr: 'max_over_time(kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"}[5m]) >= 1',
         for: "15m",
         severity: "warning",
         summary: "a container is crash-looping",
@@ -49,7 +50,7 @@ export const alertRules: readonly AlertRule[] = [
     },
     {
         alert: "NodeNotReady",
-        expr: "kube_node_status_condition{condition=\"Ready\",status=\"true\"} == 0",
+        expr: 'kube_node_status_condition{condition="Ready",status="true"} == 0',
         for: "5m",
         severity: "critical",
         summary: "a node is not ready",
@@ -68,16 +69,18 @@ export const alertRules: readonly AlertRule[] = [
 /** The rule group in Prometheus's rule-file format (also what PrometheusRule.spec holds). */
 export function alertRuleGroups(): { groups: Record<string, unknown>[] } {
     return {
-        groups: [{
-            name: "homelab",
-            rules: alertRules.map(r => ({
-                alert: r.alert,
-                expr: r.expr,
-                for: r.for,
-                labels: { severity: r.severity },
-                annotations: { summary: r.summary, description: r.description },
-            })),
-        }],
+        groups: [
+            {
+                name: "homelab",
+                rules: alertRules.map(r => ({
+                    alert: r.alert,
+                    expr: r.expr,
+                    for: r.for,
+                    labels: { severity: r.severity },
+                    annotations: { summary: r.summary, description: r.description },
+                })),
+            },
+        ],
     };
 }
 
@@ -101,13 +104,15 @@ export interface MetricSource {
 export const metricSources: readonly MetricSource[] = [
     {
         prefix: "etcd_",
-        scrapedBy: "etcd's metrics port 2381 (Talos patch listen-metrics-urls), kube-prometheus-stack templates/exporters/kube-etcd/servicemonitor.yaml (release label from the chart's labels helper)",
+        scrapedBy:
+            "etcd's metrics port 2381 (Talos patch listen-metrics-urls), kube-prometheus-stack templates/exporters/kube-etcd/servicemonitor.yaml (release label from the chart's labels helper)",
         chart: "kubePrometheusStack",
         requires: { "kubeEtcd.enabled": true, "kubeEtcd.service.enabled": true, "kubeEtcd.service.port": 2381 },
     },
     {
         prefix: "certmanager_",
-        scrapedBy: "cert-manager v1.19.1 deploy/charts/cert-manager/templates/servicemonitor.yaml: off by default, labels prometheus.servicemonitor.labels (no release label of its own)",
+        scrapedBy:
+            "cert-manager v1.19.1 deploy/charts/cert-manager/templates/servicemonitor.yaml: off by default, labels prometheus.servicemonitor.labels (no release label of its own)",
         chart: "certManager",
         requires: { "prometheus.servicemonitor.enabled": true, "prometheus.servicemonitor.labels.release": "$release" },
     },
@@ -128,11 +133,32 @@ export const metricSources: readonly MetricSource[] = [
 /** Metric names an expression selects: identifiers that are neither functions, keywords, label
  * names, strings nor durations. */
 export function metricNames(expr: string): string[] {
-    const keywords = new Set(["and", "or", "unless", "bool", "offset", "inf", "nan",
-        "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile"]);
-    const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, "").replace(/\{[^}]*\}/g, "").replace(/\[[^\]]*\]/g, "")
+    const keywords = new Set([
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "inf",
+        "nan",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+    ]);
+    const bare = expr
+        .replace(/"(?:[^"\\]|\\.)*"/g, "")
+        .replace(/\{[^}]*\}/g, "")
+        .replace(/\[[^\]]*\]/g, "")
         .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, "");
-    const names = [...bare.matchAll(/(?<![\w:.])[a-zA-Z_:][\w:]*(?![\w:]|\s*\()/g)].map(m => m[0])
-        .filter(n => !keywords.has(n.toLowerCase()));
+    const names = [...bare.matchAll(/(?<![\w:.])[a-zA-Z_:][\w:]*(?![\w:]|\s*\()/g)].map(m => m[0]).filter(n => !keywords.has(n.toLowerCase()));
     return [...new Set(names)];
 }

@@ -28,17 +28,29 @@ export class Certificates extends pulumi.ComponentResource {
         const o = { parent: this, provider: args.provider };
         const namespace = platformNamespace(name, v.platformNamespaces.certManager, o);
         // Its ServiceMonitor (certificate expiry is alerted on) needs the monitoring CRDs first.
-        this.certManager = helmRelease(name, "cert-manager", args.certManager, namespace, v.certManagerValues(), { ...o, dependsOn: [args.monitoring] });
-        const token = new k8s.core.v1.Secret(`${name}-cloudflare-token`, {
-            metadata: { name: "cloudflare-api-token", namespace: namespace.metadata.name },
-            data: secretData({ "api-token": args.cloudflareApiToken }),
-        }, o);
-        const issuer = (env: "staging" | "production") => new k8s.apiextensions.CustomResource(`${name}-issuer-${env}`, {
-            apiVersion: "cert-manager.io/v1",
-            kind: "ClusterIssuer",
-            metadata: { name: `letsencrypt-${env}` },
-            spec: token.metadata.name.apply(secret => v.clusterIssuerSpec(env, args.letsEncrypt.email, args.network, secret)),
-        }, { ...o, dependsOn: [this.certManager] }).metadata.name;
+        this.certManager = helmRelease(name, "cert-manager", args.certManager, namespace, v.certManagerValues(), {
+            ...o,
+            dependsOn: [args.monitoring],
+        });
+        const token = new k8s.core.v1.Secret(
+            `${name}-cloudflare-token`,
+            {
+                metadata: { name: "cloudflare-api-token", namespace: namespace.metadata.name },
+                data: secretData({ "api-token": args.cloudflareApiToken }),
+            },
+            o,
+        );
+        const issuer = (env: "staging" | "production") =>
+            new k8s.apiextensions.CustomResource(
+                `${name}-issuer-${env}`,
+                {
+                    apiVersion: "cert-manager.io/v1",
+                    kind: "ClusterIssuer",
+                    metadata: { name: `letsencrypt-${env}` },
+                    spec: token.metadata.name.apply(secret => v.clusterIssuerSpec(env, args.letsEncrypt.email, args.network, secret)),
+                },
+                { ...o, dependsOn: [this.certManager] },
+            ).metadata.name;
         this.issuers = { staging: issuer("staging"), production: issuer("production") };
         this.registerOutputs({ certManager: this.certManager, issuers: this.issuers });
     }

@@ -6,11 +6,20 @@ import * as path from "path";
 
 export const dashboardsDir = path.resolve(__dirname, "../../dashboards");
 
-export interface Dashboard { readonly file: string; readonly uid: string; readonly json: string }
+export interface Dashboard {
+    readonly file: string;
+    readonly uid: string;
+    readonly json: string;
+}
 
 /** Reads and checks the dashboards: JSON with a uid and a title, uids unique, data source templated. */
 export function loadDashboards(dir = dashboardsDir): Dashboard[] {
-    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter(f => f.endsWith(".json")).sort() : [];
+    const files = fs.existsSync(dir)
+        ? fs
+              .readdirSync(dir)
+              .filter(f => f.endsWith(".json"))
+              .sort()
+        : [];
     const seen = new Map<string, string>();
     return files.map(file => {
         const text = fs.readFileSync(path.join(dir, file), "utf8");

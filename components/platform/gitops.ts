@@ -35,40 +35,63 @@ export class GitOps extends pulumi.ComponentResource {
         const namespace = platformNamespace(name, v.platformNamespaces.argocd, o);
         const password = new random.RandomPassword(`${name}-argocd-admin`, { length: 32, special: false }, { parent: this, provider: args.random });
         // When the password was set: a new one logs sessions out, an upgrade does not.
-        const passwordSet = new command.local.Command(`${name}-argocd-admin-mtime`, {
-            create: "date -u +%Y-%m-%dT%H:%M:%SZ",
-            triggers: [password.bcryptHash],
-            addPreviousOutputInEnv: false,
-        }, { parent: this, provider: args.command });
-        this.argocd = helmRelease(name, "argo-cd", args.argocd, namespace,
-            pulumi.all([password.bcryptHash, passwordSet.stdout]).apply(([hash, mtime]) => v.argocdValues(hash, mtime)), o);
-        new k8s.core.v1.Secret(`${name}-argocd-repo`, {
-            metadata: {
-                name: "gitops-repository",
-                namespace: namespace.metadata.name,
-                labels: { "argocd.argoproj.io/secret-type": "repository" },
+        const passwordSet = new command.local.Command(
+            `${name}-argocd-admin-mtime`,
+            {
+                create: "date -u +%Y-%m-%dT%H:%M:%SZ",
+                triggers: [password.bcryptHash],
+                addPreviousOutputInEnv: false,
             },
-            data: secretData({
-                type: "git",
-                url: settings.repoURL,
-                ...(settings.username ? { username: settings.username } : {}),
-                password: args.gitToken,
-            }),
-        }, o);
-        const project = (resource: string, projectName: string, spec: Record<string, unknown>) => new k8s.apiextensions.CustomResource(`${name}-${resource}`, {
-            apiVersion: "argoproj.io/v1alpha1",
-            kind: "AppProject",
-            metadata: { name: projectName, namespace: namespace.metadata.name },
-            spec,
-        }, { ...o, dependsOn: [this.argocd] });
+            { parent: this, provider: args.command },
+        );
+        this.argocd = helmRelease(
+            name,
+            "argo-cd",
+            args.argocd,
+            namespace,
+            pulumi.all([password.bcryptHash, passwordSet.stdout]).apply(([hash, mtime]) => v.argocdValues(hash, mtime)),
+            o,
+        );
+        new k8s.core.v1.Secret(
+            `${name}-argocd-repo`,
+            {
+                metadata: {
+                    name: "gitops-repository",
+                    namespace: namespace.metadata.name,
+                    labels: { "argocd.argoproj.io/secret-type": "repository" },
+                },
+                data: secretData({
+                    type: "git",
+                    url: settings.repoURL,
+                    ...(settings.username ? { username: settings.username } : {}),
+                    password: args.gitToken,
+                }),
+            },
+            o,
+        );
+        const project = (resource: string, projectName: string, spec: Record<string, unknown>) =>
+            new k8s.apiextensions.CustomResource(
+                `${name}-${resource}`,
+                {
+                    apiVersion: "argoproj.io/v1alpha1",
+                    kind: "AppProject",
+                    metadata: { name: projectName, namespace: namespace.metadata.name },
+                    spec,
+                },
+                { ...o, dependsOn: [this.argocd] },
+            );
         project("argocd-workloads", "workloads", v.workloadsProjectSpec(settings.repoURL));
         const rootProject = project("argocd-apps-of-apps", "apps-of-apps", v.appsOfAppsProjectSpec(settings.repoURL));
-        const root = new k8s.apiextensions.CustomResource(`${name}-argocd-root`, {
-            apiVersion: "argoproj.io/v1alpha1",
-            kind: "Application",
-            metadata: { name: "root", namespace: namespace.metadata.name },
-            spec: rootProject.metadata.name.apply(p => v.rootApplicationSpec(settings, p)),
-        }, { ...o, dependsOn: [this.argocd] });
+        const root = new k8s.apiextensions.CustomResource(
+            `${name}-argocd-root`,
+            {
+                apiVersion: "argoproj.io/v1alpha1",
+                kind: "Application",
+                metadata: { name: "root", namespace: namespace.metadata.name },
+                spec: rootProject.metadata.name.apply(p => v.rootApplicationSpec(settings, p)),
+            },
+            { ...o, dependsOn: [this.argocd] },
+        );
         this.rootApplication = root.metadata.name;
         this.adminPassword = pulumi.secret(password.result);
         this.registerOutputs({ argocd: this.argocd, rootApplication: this.rootApplication, adminPassword: this.adminPassword });

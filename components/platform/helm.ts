@@ -15,33 +15,47 @@ export interface ReleaseSettings {
  * a refresh reads back `data` and would see a difference that is not there.
  */
 export function secretData(values: Record<string, pulumi.Input<string>>): pulumi.Output<Record<string, string>> {
-    return pulumi.secret(pulumi.all(values).apply(v =>
-        Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Buffer.from(x, "utf8").toString("base64")]))));
+    return pulumi.secret(
+        pulumi.all(values).apply(v => Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Buffer.from(x, "utf8").toString("base64")]))),
+    );
 }
 
 /** A platform namespace, named as it is in the cluster; `labels` for Pod Security levels. */
-export function platformNamespace(prefix: string, name: string, opts: pulumi.CustomResourceOptions, labels?: Record<string, string>): k8s.core.v1.Namespace {
+export function platformNamespace(
+    prefix: string,
+    name: string,
+    opts: pulumi.CustomResourceOptions,
+    labels?: Record<string, string>,
+): k8s.core.v1.Namespace {
     return new k8s.core.v1.Namespace(`${prefix}-ns-${name}`, { metadata: { name, labels } }, opts);
 }
 
 /** A Helm release of a pinned chart into a namespace, named `<prefix>-<release>`. */
 export function helmRelease(
-    prefix: string, releaseName: string, settings: ReleaseSettings, namespace: k8s.core.v1.Namespace,
-    values: pulumi.Input<Record<string, unknown>>, opts: pulumi.CustomResourceOptions,
+    prefix: string,
+    releaseName: string,
+    settings: ReleaseSettings,
+    namespace: k8s.core.v1.Namespace,
+    values: pulumi.Input<Record<string, unknown>>,
+    opts: pulumi.CustomResourceOptions,
 ): k8s.helm.v3.Release {
     const { chart, helm } = settings;
-    return new k8s.helm.v3.Release(`${prefix}-${releaseName}`, {
-        name: releaseName,
-        namespace: namespace.metadata.name,
-        chart: chart.chart,
-        version: chart.version,
-        repositoryOpts: { repo: chart.repo },
-        values,
-        skipAwait: helm.skipAwait,
-        timeout: helm.timeoutSeconds,
-        // On a Release this switches off chart hooks, which never finish without a kubelet.
-        disableWebhooks: helm.disableHooks,
-        atomic: false,
-        maxHistory: 5,
-    }, opts);
+    return new k8s.helm.v3.Release(
+        `${prefix}-${releaseName}`,
+        {
+            name: releaseName,
+            namespace: namespace.metadata.name,
+            chart: chart.chart,
+            version: chart.version,
+            repositoryOpts: { repo: chart.repo },
+            values,
+            skipAwait: helm.skipAwait,
+            timeout: helm.timeoutSeconds,
+            // On a Release this switches off chart hooks, which never finish without a kubelet.
+            disableWebhooks: helm.disableHooks,
+            atomic: false,
+            maxHistory: 5,
+        },
+        opts,
+    );
 }

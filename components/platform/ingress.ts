@@ -27,18 +27,26 @@ export class Ingress extends pulumi.ComponentResource {
         // The speaker answers ARP on the host network with NET_RAW: a privileged namespace.
         const metallbNs = platformNamespace(name, v.platformNamespaces.metallb, o, v.privilegedNamespaceLabels);
         this.metallb = helmRelease(name, "metallb", args.metallb, metallbNs, v.metallbValues(), o);
-        const pool = new k8s.apiextensions.CustomResource(`${name}-metallb-pool`, {
-            apiVersion: "metallb.io/v1beta1",
-            kind: "IPAddressPool",
-            metadata: { name: "homelab", namespace: metallbNs.metadata.name },
-            spec: v.ipAddressPoolSpec(args.network),
-        }, { ...o, dependsOn: [this.metallb] });
-        const l2 = new k8s.apiextensions.CustomResource(`${name}-metallb-l2`, {
-            apiVersion: "metallb.io/v1beta1",
-            kind: "L2Advertisement",
-            metadata: { name: "homelab", namespace: metallbNs.metadata.name },
-            spec: { ipAddressPools: [pool.metadata.name] },
-        }, { ...o, dependsOn: [this.metallb] });
+        const pool = new k8s.apiextensions.CustomResource(
+            `${name}-metallb-pool`,
+            {
+                apiVersion: "metallb.io/v1beta1",
+                kind: "IPAddressPool",
+                metadata: { name: "homelab", namespace: metallbNs.metadata.name },
+                spec: v.ipAddressPoolSpec(args.network),
+            },
+            { ...o, dependsOn: [this.metallb] },
+        );
+        const l2 = new k8s.apiextensions.CustomResource(
+            `${name}-metallb-l2`,
+            {
+                apiVersion: "metallb.io/v1beta1",
+                kind: "L2Advertisement",
+                metadata: { name: "homelab", namespace: metallbNs.metadata.name },
+                spec: { ipAddressPools: [pool.metadata.name] },
+            },
+            { ...o, dependsOn: [this.metallb] },
+        );
 
         const traefikNs = platformNamespace(name, v.platformNamespaces.traefik, o);
         this.traefik = helmRelease(name, "traefik", args.traefik, traefikNs, v.traefikValues(args.network), { ...o, dependsOn: [pool, l2] });

@@ -34,24 +34,42 @@ export class Monitoring extends pulumi.ComponentResource {
         // Security level (baseline) refuses: the namespace is privileged.
         const namespace = platformNamespace(name, v.platformNamespaces.monitoring, o, v.privilegedNamespaceLabels);
         const password = new random.RandomPassword(`${name}-grafana-admin`, { length: 32, special: false }, { parent: this, provider: args.random });
-        const grafanaSecret = new k8s.core.v1.Secret(`${name}-grafana-admin-secret`, {
-            metadata: { name: "grafana-admin", namespace: namespace.metadata.name },
-            data: secretData({ "admin-user": "admin", "admin-password": password.result }),
-        }, o);
+        const grafanaSecret = new k8s.core.v1.Secret(
+            `${name}-grafana-admin-secret`,
+            {
+                metadata: { name: "grafana-admin", namespace: namespace.metadata.name },
+                data: secretData({ "admin-user": "admin", "admin-password": password.result }),
+            },
+            o,
+        );
         // Alertmanager's receiver credential, mounted as a file (never in the Helm values).
-        const receiverSecret = args.alertingSecret === undefined ? [] : [new k8s.core.v1.Secret(`${name}-alertmanager-receiver`, {
-            metadata: { name: v.alertmanagerSecret.name, namespace: namespace.metadata.name },
-            data: secretData({ [v.alertmanagerSecret.key]: args.alertingSecret }),
-        }, o)];
-        const values = pulumi.all([grafanaSecret.metadata.name, args.grafanaStorageClass])
+        const receiverSecret =
+            args.alertingSecret === undefined
+                ? []
+                : [
+                      new k8s.core.v1.Secret(
+                          `${name}-alertmanager-receiver`,
+                          {
+                              metadata: { name: v.alertmanagerSecret.name, namespace: namespace.metadata.name },
+                              data: secretData({ [v.alertmanagerSecret.key]: args.alertingSecret }),
+                          },
+                          o,
+                      ),
+                  ];
+        const values = pulumi
+            .all([grafanaSecret.metadata.name, args.grafanaStorageClass])
             .apply(([adminSecret, storageClass]) => v.monitoringValues(args.cluster, args.platform, { adminSecret, storageClass }));
         this.release = helmRelease(name, v.monitoringRelease, args.kubePrometheusStack, namespace, values, { ...o, dependsOn: receiverSecret });
         // Dashboards as code (dashboards/*.json); the sidecar loads them whenever Grafana runs.
         for (const dashboard of loadDashboards()) {
-            new k8s.core.v1.ConfigMap(`${name}-dashboard-${dashboard.uid}`, {
-                metadata: { name: `dashboard-${dashboard.uid}`, namespace: namespace.metadata.name, labels: { grafana_dashboard: "1" } },
-                data: { [dashboard.file]: dashboard.json },
-            }, o);
+            new k8s.core.v1.ConfigMap(
+                `${name}-dashboard-${dashboard.uid}`,
+                {
+                    metadata: { name: `dashboard-${dashboard.uid}`, namespace: namespace.metadata.name, labels: { grafana_dashboard: "1" } },
+                    data: { [dashboard.file]: dashboard.json },
+                },
+                o,
+            );
         }
         this.grafanaAdminPassword = pulumi.secret(password.result);
         this.registerOutputs({ release: this.release, grafanaAdminPassword: this.grafanaAdminPassword });

@@ -51,34 +51,74 @@ export class Platform extends pulumi.ComponentResource {
 
         this.ingress = new Ingress(name, { network: config.network, metallb: chart("metallb"), traefik: chart("traefik"), provider }, child);
         this.kubelets = new KubeletCertificates(name, { csrApprover: chart("csrApprover"), cluster: config.cluster, provider }, child);
-        this.storage = new Storage(name, {
-            democraticCsi: chart("democraticCsi"), image: platform.democraticCsi.image, nas: config.nas, datasets: args.csiDatasets,
-            nasSshPrivateKey: config.secrets.nasSshPrivateKey, truenasApiKey: config.secrets.truenasApiKey, provider,
-        }, child);
-        this.monitoring = new Monitoring(name, {
-            kubePrometheusStack: chart("kubePrometheusStack"), cluster: config.cluster, platform,
-            grafanaStorageClass: this.storage.storageClasses[platform.grafana.storageClass === "truenas-nfs" ? "nfs" : "iscsi"],
-            alertingSecret: config.secrets.alertingSecret, random: args.random, provider,
-        }, child);
-        this.certificates = new Certificates(name, {
-            certManager: chart("certManager"), letsEncrypt: platform.letsEncrypt, network: config.network,
-            cloudflareApiToken: config.secrets.cloudflareApiToken, monitoring: this.monitoring.release, provider,
-        }, child);
-        this.gitops = new GitOps(name, {
-            argocd: chart("argocd"), settings: platform.argocd, gitToken: config.secrets.gitToken,
-            random: args.random, command: args.command, provider,
-        }, child);
+        this.storage = new Storage(
+            name,
+            {
+                democraticCsi: chart("democraticCsi"),
+                image: platform.democraticCsi.image,
+                nas: config.nas,
+                datasets: args.csiDatasets,
+                nasSshPrivateKey: config.secrets.nasSshPrivateKey,
+                truenasApiKey: config.secrets.truenasApiKey,
+                provider,
+            },
+            child,
+        );
+        this.monitoring = new Monitoring(
+            name,
+            {
+                kubePrometheusStack: chart("kubePrometheusStack"),
+                cluster: config.cluster,
+                platform,
+                grafanaStorageClass: this.storage.storageClasses[platform.grafana.storageClass === "truenas-nfs" ? "nfs" : "iscsi"],
+                alertingSecret: config.secrets.alertingSecret,
+                random: args.random,
+                provider,
+            },
+            child,
+        );
+        this.certificates = new Certificates(
+            name,
+            {
+                certManager: chart("certManager"),
+                letsEncrypt: platform.letsEncrypt,
+                network: config.network,
+                cloudflareApiToken: config.secrets.cloudflareApiToken,
+                monitoring: this.monitoring.release,
+                provider,
+            },
+            child,
+        );
+        this.gitops = new GitOps(
+            name,
+            {
+                argocd: chart("argocd"),
+                settings: platform.argocd,
+                gitToken: config.secrets.gitToken,
+                random: args.random,
+                command: args.command,
+                provider,
+            },
+            child,
+        );
 
         this.releases = {
-            metallb: this.ingress.metallb, traefik: this.ingress.traefik, csrApprover: this.kubelets.approver,
-            "democratic-csi-iscsi": this.storage.drivers.iscsi, "democratic-csi-nfs": this.storage.drivers.nfs,
-            monitoring: this.monitoring.release, certManager: this.certificates.certManager, argocd: this.gitops.argocd,
+            metallb: this.ingress.metallb,
+            traefik: this.ingress.traefik,
+            csrApprover: this.kubelets.approver,
+            "democratic-csi-iscsi": this.storage.drivers.iscsi,
+            "democratic-csi-nfs": this.storage.drivers.nfs,
+            monitoring: this.monitoring.release,
+            certManager: this.certificates.certManager,
+            argocd: this.gitops.argocd,
         };
         this.grafanaAdminPassword = this.monitoring.grafanaAdminPassword;
         this.argocdAdminPassword = this.gitops.adminPassword;
         this.registerOutputs({
-            grafanaAdminPassword: this.grafanaAdminPassword, argocdAdminPassword: this.argocdAdminPassword,
-            ingressAddress: this.ingress.address, rootApplication: this.gitops.rootApplication,
+            grafanaAdminPassword: this.grafanaAdminPassword,
+            argocdAdminPassword: this.argocdAdminPassword,
+            ingressAddress: this.ingress.address,
+            rootApplication: this.gitops.rootApplication,
         });
     }
 }

@@ -34,19 +34,41 @@ export class Storage extends pulumi.ComponentResource {
         const namespace = platformNamespace(name, v.platformNamespaces.democraticCsi, o, v.privilegedNamespaceLabels);
         const driver = (protocol: v.CsiProtocol) => {
             const datasets = args.datasets[protocol];
-            const driverConfig = pulumi.all([args.nasSshPrivateKey, args.truenasApiKey, datasets.parent, datasets.snapshots])
-                .apply(([privateKey, apiKey, parent, snapshots]) => JSON.stringify(v.driverConfig({
-                    protocol, nasHost: args.nas.host, nasPort: args.nas.port, nasUser: args.nas.user,
-                    sudo: args.nas.sudo, zfsPath: args.nas.zfsPath, datasetParent: parent, snapshotParent: snapshots,
-                    privateKey, apiKey,
-                })));
-            const secret = new k8s.core.v1.Secret(`${name}-csi-${protocol}-config`, {
-                metadata: { name: `democratic-csi-${protocol}-driver-config`, namespace: namespace.metadata.name },
-                // JSON is YAML: the driver reads this key as its config file.
-                data: secretData({ "driver-config-file.yaml": driverConfig }),
-            }, o);
-            return helmRelease(name, `democratic-csi-${protocol}`, args.democraticCsi, namespace,
-                secret.metadata.name.apply(secretName => v.democraticCsiValues(protocol, secretName, args.image)), o);
+            const driverConfig = pulumi
+                .all([args.nasSshPrivateKey, args.truenasApiKey, datasets.parent, datasets.snapshots])
+                .apply(([privateKey, apiKey, parent, snapshots]) =>
+                    JSON.stringify(
+                        v.driverConfig({
+                            protocol,
+                            nasHost: args.nas.host,
+                            nasPort: args.nas.port,
+                            nasUser: args.nas.user,
+                            sudo: args.nas.sudo,
+                            zfsPath: args.nas.zfsPath,
+                            datasetParent: parent,
+                            snapshotParent: snapshots,
+                            privateKey,
+                            apiKey,
+                        }),
+                    ),
+                );
+            const secret = new k8s.core.v1.Secret(
+                `${name}-csi-${protocol}-config`,
+                {
+                    metadata: { name: `democratic-csi-${protocol}-driver-config`, namespace: namespace.metadata.name },
+                    // JSON is YAML: the driver reads this key as its config file.
+                    data: secretData({ "driver-config-file.yaml": driverConfig }),
+                },
+                o,
+            );
+            return helmRelease(
+                name,
+                `democratic-csi-${protocol}`,
+                args.democraticCsi,
+                namespace,
+                secret.metadata.name.apply(secretName => v.democraticCsiValues(protocol, secretName, args.image)),
+                o,
+            );
         };
         this.drivers = { iscsi: driver("iscsi"), nfs: driver("nfs") };
         const classOf = (protocol: v.CsiProtocol) => this.drivers[protocol].status.apply(() => v.csiDrivers[protocol].storageClass);

@@ -78,17 +78,22 @@ export const letsEncryptServers = {
 
 /** A Let's Encrypt ClusterIssuer solving DNS-01 through Cloudflare for the homelab's zone. */
 export function clusterIssuerSpec(
-    environment: keyof typeof letsEncryptServers, email: string, network: NetworkConfig, tokenSecret: string,
+    environment: keyof typeof letsEncryptServers,
+    email: string,
+    network: NetworkConfig,
+    tokenSecret: string,
 ): Record<string, unknown> {
     return {
         acme: {
             server: letsEncryptServers[environment],
             email,
             privateKeySecretRef: { name: `letsencrypt-${environment}-account` },
-            solvers: [{
-                selector: { dnsZones: [network.domain] },
-                dns01: { cloudflare: { apiTokenSecretRef: { name: tokenSecret, key: "api-token" } } },
-            }],
+            solvers: [
+                {
+                    selector: { dnsZones: [network.domain] },
+                    dns01: { cloudflare: { apiTokenSecretRef: { name: tokenSecret, key: "api-token" } } },
+                },
+            ],
         },
     };
 }
@@ -124,7 +129,10 @@ export function driverConfig(i: DriverConfigInputs): Record<string, unknown> {
         httpConnection: { protocol: "https", host: i.nasHost, port: 443, apiKey: i.apiKey, allowInsecure: true },
         sshConnection: { host: i.nasHost, port: i.nasPort, username: i.nasUser, privateKey: i.privateKey },
         zfs: {
-            cli: { sudoEnabled: i.sudo, paths: { zfs: `${zfsBin}/zfs`, zpool: `${zfsBin}/zpool`, sudo: "/usr/bin/sudo", chroot: "/usr/sbin/chroot" } },
+            cli: {
+                sudoEnabled: i.sudo,
+                paths: { zfs: `${zfsBin}/zfs`, zpool: `${zfsBin}/zpool`, sudo: "/usr/bin/sudo", chroot: "/usr/sbin/chroot" },
+            },
             datasetParentName: i.datasetParent,
             detachedSnapshotsDatasetParentName: i.snapshotParent,
             datasetEnableQuotas: true,
@@ -155,7 +163,14 @@ export function driverConfig(i: DriverConfigInputs): Record<string, unknown> {
     }
     return {
         ...shared,
-        nfs: { shareHost: i.nasHost, shareAlldirs: false, shareAllowedHosts: [], shareAllowedNetworks: [], shareMaprootUser: "root", shareMaprootGroup: "root" },
+        nfs: {
+            shareHost: i.nasHost,
+            shareAlldirs: false,
+            shareAllowedHosts: [],
+            shareAllowedNetworks: [],
+            shareMaprootUser: "root",
+            shareMaprootGroup: "root",
+        },
     };
 }
 
@@ -174,14 +189,16 @@ export function democraticCsiValues(protocol: CsiProtocol, configSecret: string,
         csiDriver: { name: d.csiName },
         // The chart decides mounts from driver.config.driver; the config itself is a Secret.
         driver: { existingConfigSecret: configSecret, config: { driver: d.driver } },
-        storageClasses: [{
-            name: d.storageClass,
-            defaultClass: protocol === "iscsi",
-            reclaimPolicy: "Delete",
-            volumeBindingMode: "Immediate",
-            allowVolumeExpansion: true,
-            parameters: { fsType: d.fsType },
-        }],
+        storageClasses: [
+            {
+                name: d.storageClass,
+                defaultClass: protocol === "iscsi",
+                reclaimPolicy: "Delete",
+                volumeBindingMode: "Immediate",
+                allowVolumeExpansion: true,
+                parameters: { fsType: d.fsType },
+            },
+        ],
         volumeSnapshotClasses: [],
         controller: {
             driver: { image: driverImage },
@@ -197,9 +214,13 @@ export function democraticCsiValues(protocol: CsiProtocol, configSecret: string,
             hostPID: true,
             driver: {
                 image: driverImage,
-                extraEnv: protocol === "iscsi"
-                    ? [{ name: "ISCSIADM_HOST_STRATEGY", value: "nsenter" }, { name: "ISCSIADM_HOST_PATH", value: "/usr/local/sbin/iscsiadm" }]
-                    : [],
+                extraEnv:
+                    protocol === "iscsi"
+                        ? [
+                              { name: "ISCSIADM_HOST_STRATEGY", value: "nsenter" },
+                              { name: "ISCSIADM_HOST_PATH", value: "/usr/local/sbin/iscsiadm" },
+                          ]
+                        : [],
                 iscsiDirHostPath: "/var/iscsi",
                 iscsiDirHostPathType: "DirectoryOrCreate",
             },
@@ -223,13 +244,21 @@ export function alertmanagerConfig(platform: PlatformConfig): Record<string, unk
             receiver.discord_configs = [{ webhook_url_file: file, send_resolved: true }];
             break;
         case "slack":
-            receiver.slack_configs = [{ api_url_file: file, send_resolved: true, ...(alerting.slackChannel ? { channel: alerting.slackChannel } : {}) }];
+            receiver.slack_configs = [
+                { api_url_file: file, send_resolved: true, ...(alerting.slackChannel ? { channel: alerting.slackChannel } : {}) },
+            ];
             break;
         case "email":
-            receiver.email_configs = [{
-                to: alerting.email!.to, from: alerting.email!.from, smarthost: alerting.email!.smarthost,
-                auth_username: alerting.email!.username ?? alerting.email!.from, auth_password_file: file, send_resolved: true,
-            }];
+            receiver.email_configs = [
+                {
+                    to: alerting.email!.to,
+                    from: alerting.email!.from,
+                    smarthost: alerting.email!.smarthost,
+                    auth_username: alerting.email!.username ?? alerting.email!.from,
+                    auth_password_file: file,
+                    send_resolved: true,
+                },
+            ];
             break;
         case "none":
             break;
@@ -272,8 +301,18 @@ export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfi
             alertmanagerSpec: platform.alerting.receiver === "none" ? {} : { secrets: [alertmanagerSecret.name] },
         },
         kubeEtcd: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 2381, targetPort: 2381 } },
-        kubeControllerManager: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 10257, targetPort: 10257 }, serviceMonitor: { https: true, insecureSkipVerify: true } },
-        kubeScheduler: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 10259, targetPort: 10259 }, serviceMonitor: { https: true, insecureSkipVerify: true } },
+        kubeControllerManager: {
+            enabled: true,
+            endpoints: controlPlanes,
+            service: { enabled: true, port: 10257, targetPort: 10257 },
+            serviceMonitor: { https: true, insecureSkipVerify: true },
+        },
+        kubeScheduler: {
+            enabled: true,
+            endpoints: controlPlanes,
+            service: { enabled: true, port: 10259, targetPort: 10259 },
+            serviceMonitor: { https: true, insecureSkipVerify: true },
+        },
         // Talos runs no kube-proxy metrics endpoint by default.
         kubeProxy: { enabled: false },
         prometheusOperator: { admissionWebhooks: { enabled: platform.helm.webhooks } },

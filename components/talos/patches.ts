@@ -73,12 +73,7 @@ export function homelabPatches(cluster: ClusterConfig, node: NodeConfig): TalosP
 
 /** All patches for a node, in the order Talos applies them: homelab, cluster, role, node. */
 export function layeredPatches(cluster: ClusterConfig, node: NodeConfig): TalosPatch[] {
-    return [
-        ...homelabPatches(cluster, node),
-        ...cluster.patches.cluster,
-        ...cluster.patches[node.role],
-        ...node.patches,
-    ];
+    return [...homelabPatches(cluster, node), ...cluster.patches.cluster, ...cluster.patches[node.role], ...node.patches];
 }
 
 /** Patches as the provider takes them: YAML documents (JSON is YAML), stable key order. */

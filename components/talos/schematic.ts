@@ -24,7 +24,10 @@ export function schematicYaml(officialExtensions: readonly string[]): string {
     if (officialExtensions.length === 0) {
         return "customization: {}\n";
     }
-    const items = [...new Set(officialExtensions)].sort().map(e => `            - ${e}\n`).join("");
+    const items = [...new Set(officialExtensions)]
+        .sort()
+        .map(e => `            - ${e}\n`)
+        .join("");
     return `customization:\n    systemExtensions:\n        officialExtensions:\n${items}`;
 }
 
