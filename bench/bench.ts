@@ -3,10 +3,12 @@
 //
 //   preview   the secret-less preview of `homelab` against its floor: the same CLI, plugins and
 //             throwaway-stack machinery previewing a program that only creates the providers
-//             (bench/floor.ts). previewRatio = homelab / floor; median of three runs each.
+//             (bench/floor.ts, every provider the program creates). previewRatio = homelab / floor;
+//             median of three runs each, the two interleaved so neither gets the warmer machine.
 //   lab       `npm run lab` from an empty lab (no node config, no pool, no stack state), then a
-//             no-op `npm run lab`, with the SSH sessions and Talos API calls each made, counted
-//             from the lab's own logs. noopRemoteCalls = the no-op's SSH sessions + Talos calls.
+//             no-op `npm run lab`, with the SSH sessions, Talos API calls and Kubernetes API
+//             requests (all and mutating, from the API server's audit log) each made.
+//             noopRemoteCalls = the no-op's SSH sessions + Talos calls + mutating requests.
 //             This resets the lab, as `npm test` does.
 //   unit      the unit test suite (mocha without the @engine tests).
 //   scale     program evaluation under mocks for 1, 3, 10, 50 nodes and 10, 100, 1000 datasets,
@@ -15,7 +17,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { labDir, sshSessions, talosCalls } from "../tests/lablogs";
+import { kubeRequests, labDir, sshSessions, talosCalls } from "../tests/lablogs";
 
 const root = path.resolve(__dirname, "..");
 
@@ -52,13 +54,22 @@ function preview(program?: string): { seconds: number; resources: number } {
     return { seconds: previewSeconds, resources: creates ? Number(creates[1]) : 0 };
 }
 
-const remoteCalls = () => ({ ssh: sshSessions(), talos: talosCalls() });
+const remoteCalls = () => {
+    const kube = kubeRequests();
+    return { ssh: sshSessions(), talos: talosCalls(), kube: kube.all, mutating: kube.mutating };
+};
 
-function labUp(): { seconds: number; ssh: number; talos: number } {
+function labUp(): { seconds: number; ssh: number; talos: number; kube: number; mutating: number } {
     const before = remoteCalls();
     const r = must("npm run lab", timed("npm", ["run", "--silent", "lab"]));
     const after = remoteCalls();
-    return { seconds: r.seconds, ssh: after.ssh - before.ssh, talos: after.talos - before.talos };
+    return {
+        seconds: r.seconds,
+        ssh: after.ssh - before.ssh,
+        talos: after.talos - before.talos,
+        kube: after.kube - before.kube,
+        mutating: after.mutating - before.mutating,
+    };
 }
 
 function freshLab(): void {
@@ -97,8 +108,12 @@ function main(): void {
     const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
     log("previews: homelab and its floor, three each");
-    const homelab = [preview(), preview(), preview()];
-    const floor = [preview("bench/floor.ts"), preview("bench/floor.ts"), preview("bench/floor.ts")];
+    const homelab: { seconds: number; resources: number }[] = [];
+    const floor: { seconds: number; resources: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+        homelab.push(preview());
+        floor.push(preview("bench/floor.ts"));
+    }
     const previewSeconds = median(homelab.map(p => p.seconds));
     const floorSeconds = median(floor.map(p => p.seconds));
 
@@ -108,7 +123,7 @@ function main(): void {
     const noop = labUp();
 
     log("unit tests");
-    const unit = must("unit tests", timed("mocha", ["--grep", "@engine", "--invert"]));
+    const unit = must("unit tests", timed("bash", ["tests/run.sh", "unit"]));
     const unitTests = Number(/(\d+) passing/.exec(unit.out)?.[1] ?? 0);
 
     log("program evaluation under mocks");
@@ -131,9 +146,21 @@ function main(): void {
         floorSeconds: round(floorSeconds),
         floorResources: floor[0].resources,
         previewRatio: round(previewSeconds / floorSeconds),
-        labFromEmpty: { seconds: round(fromEmpty.seconds, 1), sshSessions: fromEmpty.ssh, talosCalls: fromEmpty.talos },
-        labNoop: { seconds: round(noop.seconds, 1), sshSessions: noop.ssh, talosCalls: noop.talos },
-        noopRemoteCalls: noop.ssh + noop.talos,
+        labFromEmpty: {
+            seconds: round(fromEmpty.seconds, 1),
+            sshSessions: fromEmpty.ssh,
+            talosCalls: fromEmpty.talos,
+            kubeRequests: fromEmpty.kube,
+            kubeMutatingRequests: fromEmpty.mutating,
+        },
+        labNoop: {
+            seconds: round(noop.seconds, 1),
+            sshSessions: noop.ssh,
+            talosCalls: noop.talos,
+            kubeRequests: noop.kube,
+            kubeMutatingRequests: noop.mutating,
+        },
+        noopRemoteCalls: noop.ssh + noop.talos + noop.mutating,
         unitTests: { seconds: round(unit.seconds, 1), tests: unitTests },
         scaling: scaling.map(s => ({ ...s, ms: round(s.ms, 1), heapMB: round(s.heapMB, 1) })),
     };
@@ -145,9 +172,17 @@ function main(): void {
             ["secret-less preview of homelab", `${result.previewSeconds} s`, `${result.previewResources} resources, median of 3`],
             ["preview floor (providers only)", `${result.floorSeconds} s`, `${result.floorResources} resources, median of 3`],
             ["previewRatio", result.previewRatio, "homelab / floor"],
-            ["lab up from empty", `${result.labFromEmpty.seconds} s`, `${fromEmpty.ssh} SSH sessions, ${fromEmpty.talos} Talos API calls`],
-            ["lab no-op up", `${result.labNoop.seconds} s`, `${noop.ssh} SSH sessions, ${noop.talos} Talos API calls`],
-            ["noopRemoteCalls", result.noopRemoteCalls, "SSH sessions + Talos API calls of the no-op"],
+            [
+                "lab up from empty",
+                `${result.labFromEmpty.seconds} s`,
+                `${fromEmpty.ssh} SSH sessions, ${fromEmpty.talos} Talos API calls, ${fromEmpty.kube} Kubernetes requests (${fromEmpty.mutating} mutating)`,
+            ],
+            [
+                "lab no-op up",
+                `${result.labNoop.seconds} s`,
+                `${noop.ssh} SSH sessions, ${noop.talos} Talos API calls, ${noop.kube} Kubernetes requests (${noop.mutating} mutating)`,
+            ],
+            ["noopRemoteCalls", result.noopRemoteCalls, "SSH sessions + Talos API calls + mutating Kubernetes requests of the no-op"],
             ["unit test suite", `${result.unitTests.seconds} s`, `${unitTests} tests`],
         ]),
     );

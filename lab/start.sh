@@ -21,11 +21,7 @@ pulumi_stack() { bash toolchain/pulumi.sh "$@" --stack "$stack"; }
 
 t0=$SECONDS
 # Kubernetes control-plane binaries for the Talos simulator, built once from Go modules.
-kube_bin="$HOMELAB_CACHE/bin/kube-$LAB_KUBERNETES_VERSION"
-if [[ ! -x "$kube_bin/kube-apiserver" || ! -x "$kube_bin/etcd" || ! -x "$kube_bin/kube-controller-manager" ]]; then
-  echo "[lab] building the Kubernetes control plane $LAB_KUBERNETES_VERSION (cold: tens of minutes)"
-  bash lab/build/kube.sh "$kube_bin"
-fi
+bash lab/build/ensure.sh
 
 # The stack must exist in this clone's backend before its config can be written.
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" && -f "stacks/$stack.passphrase" ]]; then

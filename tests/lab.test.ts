@@ -4,11 +4,11 @@
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as https from "https";
 import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
-import { labDir, labLogLines, sshSessions, talosCalls } from "./lablogs";
+import { kubeRequests, labDir, labLogLines, sshSessions, talosCalls } from "./lablogs";
+import { itemNames, kubeFrom, kubeRequest } from "../tools/stack-access";
 import { root } from "./stackfiles";
 
 const lab = labDir;
@@ -38,31 +38,8 @@ function withClusterVersion(talosVersion: string): string {
 }
 
 /** GET on the lab's API server with the stack's own kubeconfig output. */
-async function kubeGet(kubeconfig: string, urlPath: string): Promise<{ status: number; body: string }> {
-    const kc = yaml.load(kubeconfig) as any;
-    const cluster = kc.clusters[0].cluster;
-    const user = kc.users[0].user;
-    const url = new URL(urlPath, cluster.server);
-    return new Promise((resolve, reject) => {
-        const req = https.get(
-            url,
-            {
-                ca: Buffer.from(cluster["certificate-authority-data"], "base64"),
-                cert: Buffer.from(user["client-certificate-data"], "base64"),
-                key: Buffer.from(user["client-key-data"], "base64"),
-            },
-            res => {
-                let body = "";
-                res.on("data", d => {
-                    body += d;
-                });
-                res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-            },
-        );
-        req.on("error", reject);
-    });
-}
-const names = (body: string) => (JSON.parse(body).items as any[]).map(i => [i.metadata.namespace, i.metadata.name].filter(Boolean).join("/")).sort();
+const kubeGet = (kubeconfig: string, urlPath: string) => kubeRequest(kubeFrom(kubeconfig), "GET", urlPath);
+const names = itemNames;
 
 describe("the lab, end to end @engine @lab", function () {
     this.timeout(900_000);
@@ -157,13 +134,18 @@ describe("the lab, end to end @engine @lab", function () {
     it("a second `npm run lab` changes nothing and opens no SSH session; preview expects no changes", () => {
         const ssh = sshSessions();
         const talos = talosCalls();
-        // Positive controls: the counters read logs that saw the first up's sessions and calls.
-        assert.ok(ssh > 0 && talos > 0, `the first up was counted (${ssh} SSH sessions, ${talos} Talos API calls)`);
+        const kube = kubeRequests();
+        // Positive controls: the counters read logs that saw the first up's sessions, calls and writes.
+        assert.ok(
+            ssh > 0 && talos > 0 && kube.mutating > 0,
+            `the first up was counted (${ssh} SSH sessions, ${talos} Talos API calls, ${kube.mutating} mutating Kubernetes requests)`,
+        );
         const r = npm("lab");
         assert.strictEqual(r.status, 0, r.out.slice(-3000));
         assert.doesNotMatch(r.out, /created|updated|deleted|replaced/);
         assert.strictEqual(sshSessions() - ssh, 0, "SSH sessions during a no-op up");
         assert.strictEqual(talosCalls() - talos, 0, "Talos API calls during a no-op up");
+        assert.strictEqual(kubeRequests().mutating - kube.mutating, 0, "mutating Kubernetes requests during a no-op up");
         const p = pulumiLab("preview", "--expect-no-changes");
         assert.strictEqual(p.status, 0, p.out.slice(-3000));
     });

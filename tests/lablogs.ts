@@ -19,3 +19,19 @@ export function labLogLines(name: string, pattern: RegExp): number {
 
 export const sshSessions = () => labLogLines("nas-sshd.log", /Accepted publickey/);
 export const talosCalls = () => labLogLines("talos.log", /msg=rpc/);
+
+/** Requests the stack made to the lab's API server, from its audit log (Talos's, with the
+ * Metadata-level default policy): completed requests of the admin kubeconfig's user (CN admin),
+ * the stack's identity; the controllers and the node stand-in are left out. */
+export function kubeRequests(node = "talos"): { all: number; mutating: number } {
+    const file = path.join(labDir, node, "audit", "kube-apiserver.log");
+    const events = fs.existsSync(file)
+        ? fs
+              .readFileSync(file, "utf8")
+              .split("\n")
+              .filter(Boolean)
+              .map(l => JSON.parse(l) as { stage: string; verb: string; user: { username: string } })
+        : [];
+    const stack = events.filter(e => e.stage === "ResponseComplete" && e.user.username === "admin");
+    return { all: stack.length, mutating: stack.filter(e => ["create", "update", "patch", "delete", "deletecollection"].includes(e.verb)).length };
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite in tiers (`npm test` runs them all, in this order; each also on its own):
-#   lint    type-check, ESLint (typescript-eslint + Pulumi's rules), Prettier, gofmt and go vet
+#   lint    type-check, ESLint (typescript-eslint + Pulumi's rules), Prettier, gofmt, go vet and
+#           ShellCheck
 #   unit    pure and fast: mocha tests under mocks and on plain data (no tag)
 #   tools   the project's Go tests and mocha tests that drive built tools (@tools: promtool,
 #           amtool, actionlint, ssh-keygen, the wrappers' shell)
@@ -9,6 +10,8 @@
 # usage: bash tests/run.sh [lint|unit|tools|engine|lab ...] [-- mocha args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tests need the extras of set-up too: promtool, amtool, actionlint, sops, the lab's binaries.
+bash toolchain/setup.sh --quiet --extras
 
 # Go modules of the project's own code; files of the provider glue are built inside generated
 # modules (toolchain/providers/*.sh), so they are format-checked only.
@@ -23,6 +26,7 @@ tier_lint() {
   unformatted="$(git ls-files '*.go' | xargs gofmt -l)"
   [[ -z "$unformatted" ]] || { echo "gofmt would change: $unformatted" >&2; return 1; }
   for m in "${go_modules[@]}"; do (cd "$m" && go vet ./...); done
+  git ls-files '*.sh' | xargs shellcheck --severity=warning --external-sources
 }
 tier_unit() { mocha --grep "@engine|@lab|@tools" --invert "${mocha_args[@]}"; }
 tier_tools() {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The project's environment, sourced by every toolchain script (never executed on its own).
 # Everything built or downloaded lives under HOMELAB_CACHE, outside the work tree, so a fresh
 # clone on the same machine reuses it and `git clean` never throws away an hour of builds.
@@ -59,6 +60,7 @@ use_private_tmpdir() {
 }
 
 # Provider plugin names, in build order (small first).
+# shellcheck disable=SC2034 # read by the scripts that source this file
 HOMELAB_PROVIDERS=(command kubernetes random talos)
 
 provider_version() {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Network isolation per stack (sourced by pulumi.sh and run-for-stack.sh, never run).
 # A stack's commands run inside a network namespace with only loopback, so nothing can reach its
 # real addresses from a machine that must not, unless its Pulumi.<stack>.yaml says

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # How a stack's secrets passphrase is found (sourced by pulumi.sh and secrets.sh, never run).
 # In order:
 #   1. PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE from the caller;

@@ -16,7 +16,8 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 source "$(dirname "$0")/passphrase.sh"
-bash "$HOMELAB_ROOT/toolchain/setup.sh" --quiet
+# import-sops needs sops, beyond what every command needs.
+bash "$HOMELAB_ROOT/toolchain/setup.sh" --quiet --sops
 cd "$HOMELAB_ROOT"
 use_private_tmpdir
 

@@ -6,12 +6,23 @@
 #   4. the @pulumiverse/talos Node SDK, generated from the talos plugin into sdks/talos;
 #   5. npm dependencies.
 # Everything heavy is cached under $HOMELAB_CACHE (default ~/.cache/homelab-iac); a warm run only
-# checks stamps. --quiet prints nothing when there is nothing to do.
+# checks stamps. --quiet prints nothing when there is nothing to do. --extras also builds what only
+# the tests need (sops, actionlint, promtool, amtool, the lab's control plane), --sops only sops
+# (the secrets migration), so `npm run lab` on a fresh machine builds only what the lab uses.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 quiet=false
-[[ "${1:-}" == "--quiet" ]] && quiet=true
+extras=false
+sops=false
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) quiet=true ;;
+    --extras) extras=true sops=true ;;
+    --sops) sops=true ;;
+    *) echo "usage: setup.sh [--quiet] [--extras | --sops]" >&2; exit 2 ;;
+  esac
+done
 
 say() { $quiet || printf '[setup] %s\n' "$*"; }
 step() { printf '[setup] %s\n' "$*"; quiet=false; }
@@ -98,6 +109,7 @@ if [[ -f "$ops_src/build.sh" ]]; then
   rm -f "$HOMELAB_TOOLS_BIN/talos-upgrade" "$HOMELAB_TOOLS_BIN/talos-upgrade.stamp"
 fi
 
+# --- extras: what `npm test` and `npm run secrets` need beyond `npm run lab` (--extras) ----------
 # Third-party Go tools, each built from its own module at the version pinned in versions.env
 # (`go install module@version` takes that module's own go.sum, so the graph is the release's).
 install_pinned_go_tool() { # <name> <package@version>
@@ -109,13 +121,18 @@ install_pinned_go_tool() { # <name> <package@version>
   step "built $name in $((SECONDS - t0))s"
 }
 # sops: reads the SOPS + Age files secrets are migrated from (npm run secrets -- import-sops).
-install_pinned_go_tool sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION"
-# actionlint: the CI workflows under .github/workflows are linted by the tests.
-install_pinned_go_tool actionlint "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
-# promtool: the alerting rules are unit-tested with `promtool test rules` (cold: ~5 min).
-install_pinned_go_tool promtool "github.com/prometheus/prometheus/cmd/promtool@v$PROMETHEUS_MODULE_VERSION"
-# amtool: the generated Alertmanager configuration is checked with `amtool check-config`.
-install_pinned_go_tool amtool "github.com/prometheus/alertmanager/cmd/amtool@v$ALERTMANAGER_VERSION"
+$sops && install_pinned_go_tool sops "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION"
+if $extras; then
+  # actionlint: the CI workflows under .github/workflows are linted by the tests.
+  install_pinned_go_tool actionlint "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
+  # promtool: the alerting rules are unit-tested with `promtool test rules` (cold: ~5 min).
+  install_pinned_go_tool promtool "github.com/prometheus/prometheus/cmd/promtool@v$PROMETHEUS_MODULE_VERSION"
+  # amtool: the generated Alertmanager configuration is checked with `amtool check-config`.
+  install_pinned_go_tool amtool "github.com/prometheus/alertmanager/cmd/amtool@v$ALERTMANAGER_VERSION"
+  # The lab's control plane: the simulator's tests run it before any lab starts (the lab builds
+  # it too, lab/start.sh, into the same place).
+  bash "$HOMELAB_ROOT/lab/build/ensure.sh"
+fi
 
 # --- 4. The talos Node SDK (generated, never committed) ----------------------------------------
 talos_sdk="$HOMELAB_ROOT/sdks/talos"

@@ -119,7 +119,7 @@ sudoers=/etc/sudoers.d/lab-nas-csi
 # arguments as regular expressions that cannot match a space or a slash.
 backups="$(printf '%s' "$NAS/mnt/$BACKUP_DATASET" | sed 's/[.]/[.]/g; s/[,:=\\]/\\&/g')"
 snapshot='etcd-[0-9T-]+Z[.]db'
-rule="$USER_NAME ALL=(root) NOPASSWD: /usr/sbin/zfs, /usr/bin/tee ^$backups/[.]$snapshot[.]part\$, /usr/bin/mv ^$backups/[.]$snapshot[.]part $backups/$snapshot\$, /usr/bin/rm ^-f $backups/[.]?$snapshot([.]part)?\$"
+rule="$USER_NAME ALL=(root) NOPASSWD: /usr/sbin/zfs, /usr/bin/tee ^${backups}/[.]${snapshot}[.]part\$, /usr/bin/mv ^${backups}/[.]${snapshot}[.]part ${backups}/$snapshot\$, /usr/bin/rm ^-f ${backups}/[.]?$snapshot([.]part)?\$"
 if [[ "$(cat "$sudoers" 2>/dev/null)" != "$rule" ]]; then
   echo "$rule" >"$sudoers.tmp" && chmod 440 "$sudoers.tmp" && visudo -cqf "$sudoers.tmp"
   mv "$sudoers.tmp" "$sudoers"

@@ -15,7 +15,21 @@ import (
 const (
 	admissionConfigFile  = "admission-control-config.yaml"
 	encryptionConfigFile = "encryptionconfig.yaml"
+	auditPolicyFile      = "auditpolicy.yaml"
 )
+
+// auditPolicy is cluster.apiServer.auditPolicy as the API server's audit.k8s.io/v1 Policy
+// (render_config_static_pods.go auditPolicyConfig; control_plane_static_pod.go passes it with
+// --audit-policy-file and logs to /var/log/audit/kube/kube-apiserver.log). The machinery fills in
+// Talos's default when the config has none: every request at the Metadata level.
+func auditPolicy(cfg config.Provider) ([]byte, error) {
+	policy := cfg.Cluster().APIServer().AuditPolicy()
+	if len(policy) == 0 {
+		return nil, fmt.Errorf("cluster.apiServer.auditPolicy is empty")
+	}
+
+	return yaml.Marshal(policy)
+}
 
 // admissionControlConfig is the AdmissionConfiguration built from
 // cluster.apiServer.admissionControl, one plugin entry per item, with the item's configuration

@@ -198,6 +198,13 @@ func apiServerArgs(plan *controlPlanePlan) []string {
 		"--enable-admission-plugins=NodeRestriction",
 		"--admission-control-config-file=" + plan.file(admissionConfigFile),
 		"--encryption-provider-config=" + plan.file(encryptionConfigFile),
+		// The audit log Talos keeps, with its rotation: cluster.apiServer.auditPolicy decides what
+		// is logged (Metadata for every request by default).
+		"--audit-policy-file=" + plan.file(auditPolicyFile),
+		"--audit-log-path=" + plan.auditLog,
+		"--audit-log-maxage=30",
+		"--audit-log-maxbackup=10",
+		"--audit-log-maxsize=100",
 		"--allow-privileged=true",
 		"--profiling=false",
 	}

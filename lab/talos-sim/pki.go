@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,12 +19,14 @@ import (
 // controlPlanePlan is everything derived from the config that the control-plane processes
 // need: listen addresses and the files their flags point at.
 type controlPlanePlan struct {
-	ip            string
-	apiPort       int
-	clusterName   string
-	serviceCIDRs  string
-	podCIDRs      string
-	pkiDir        string
+	ip           string
+	apiPort      int
+	clusterName  string
+	serviceCIDRs string
+	podCIDRs     string
+	pkiDir       string
+	// auditLog is where the API server writes its audit log (Talos: /var/log/audit/kube).
+	auditLog      string
 	hasAggregator bool
 	// probe is an admin client identity for polling /readyz; kept in memory only.
 	probeCert tls.Certificate
@@ -72,6 +76,7 @@ func planControlPlane(cfg config.Provider, ip net.IP, state stateStore) (*contro
 		serviceCIDRs: strings.Join(serviceCIDRs, ","),
 		podCIDRs:     strings.Join(cluster.Network().PodCIDRs(), ","),
 		pkiDir:       state.path("pki"),
+		auditLog:     state.path("audit", "kube-apiserver.log"),
 		caPool:       stdx509.NewCertPool(),
 	}
 
@@ -155,6 +160,14 @@ func planControlPlane(cfg config.Provider, ip net.IP, state stateStore) (*contro
 
 	if files[encryptionConfigFile], err = encryptionConfig(cfg); err != nil {
 		return nil, fmt.Errorf("encryption config: %w", err)
+	}
+
+	if files[auditPolicyFile], err = auditPolicy(cfg); err != nil {
+		return nil, fmt.Errorf("audit policy: %w", err)
+	}
+
+	if err = os.MkdirAll(filepath.Dir(plan.auditLog), 0o700); err != nil {
+		return nil, err
 	}
 
 	for name, data := range files {

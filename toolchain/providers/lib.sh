@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the provider build scripts in this folder (sourced, not run).
 # Each script: source lib.sh, call provider_init NAME VERSION OUTPUT, build into $PROVIDER_TMP_BIN,
 # then call provider_install.
