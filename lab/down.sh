@@ -14,4 +14,5 @@ for pidfile in "$HOMELAB_LAB_DIR"/run/talos*.pid; do
   [[ -f "$pidfile" ]] && LAB_TALOS_NAME="$(basename "$pidfile" .pid)" bash "$here/talos/stop.sh"
 done
 [[ -f "$here/nas/stop.sh" ]] && bash "$here/nas/stop.sh"
+bash "$here/postgres/stop.sh"
 exit 0

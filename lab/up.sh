@@ -9,9 +9,19 @@
 # HOMELAB_LAB_STACK picks another lab stack (its own Talos node at its own address; the NAS and
 # the charts are shared). Extra arguments go to `pulumi up` (e.g. --refresh). Stop everything
 # with lab/down.sh.
+# HOMELAB_LAB_BACKEND=postgres keeps the lab stack's state in the lab's own PostgreSQL
+# (lab/postgres/start.sh, 127.0.10.5:5432) instead of the file backend, as a shared backend would.
 set -euo pipefail
 source "$(dirname "$0")/../toolchain/env.sh"
 cd "$HOMELAB_ROOT"
 stack="${HOMELAB_LAB_STACK:-lab}"
+case "${HOMELAB_LAB_BACKEND:-file}" in
+  file) ;;
+  postgres)
+    PULUMI_BACKEND_URL="$(bash lab/postgres/start.sh | sed -n 's/^rw: //p')"
+    export PULUMI_BACKEND_URL
+    ;;
+  *) echo "[lab] HOMELAB_LAB_BACKEND is file or postgres, not ${HOMELAB_LAB_BACKEND}" >&2; exit 2 ;;
+esac
 bash lab/start.sh "$stack"
 bash toolchain/pulumi.sh up --yes --skip-preview "$@" --stack "$stack"

@@ -30,8 +30,12 @@ export function kubeRequests(node = "talos"): { all: number; mutating: number } 
               .readFileSync(file, "utf8")
               .split("\n")
               .filter(Boolean)
-              .map(l => JSON.parse(l) as { stage: string; verb: string; user: { username: string } })
+              .map(l => JSON.parse(l) as { stage: string; verb: string; requestURI: string; user: { username: string } })
         : [];
     const stack = events.filter(e => e.stage === "ResponseComplete" && e.user.username === "admin");
-    return { all: stack.length, mutating: stack.filter(e => ["create", "update", "patch", "delete", "deletecollection"].includes(e.verb)).length };
+    // A dry run (server-side apply's preview of a change) changes nothing.
+    const mutating = stack.filter(
+        e => ["create", "update", "patch", "delete", "deletecollection"].includes(e.verb) && !/[?&]dryRun=/.test(e.requestURI),
+    );
+    return { all: stack.length, mutating: mutating.length };
 }

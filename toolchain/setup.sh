@@ -37,8 +37,9 @@ started=$SECONDS
 # --- 1. Debian packages -------------------------------------------------------------------
 # iproute2/util-linux: network namespaces for secret-less previews; openssh + zfs-fuse: lab NAS.
 # age: stacks whose passphrase is sealed to Age recipients. shellcheck: actionlint checks the
-# workflows' shell steps with it.
-debian_packages=(iproute2 util-linux openssh-server openssh-client zfs-fuse sudo age shellcheck)
+# workflows' shell steps with it. socat: the tunnel that carries a PostgreSQL state backend into
+# an isolated stack's network namespace (toolchain/isolation.sh).
+debian_packages=(iproute2 util-linux openssh-server openssh-client zfs-fuse sudo age shellcheck socat)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -100,8 +100,10 @@ fi
 our_pool || { echo "[nas] pool $POOL is not $NAS/pool.img"; exit 1; }
 # zfs-fuse re-imports the pools in its cache (/var/lib/zfs/zpool.cache) when it starts, e.g. after
 # a crash, but mounts nothing itself (Debian's init script runs `zfs mount -a`): mount ours.
+# A zfs-fuse that just started (or a pool just imported) can answer "mountpoint or dataset is
+# busy" for a moment: retry each mount for a few seconds before giving up.
 zfs list -H -o name,mounted,canmount -r "$POOL" | while read -r ds mounted canmount; do
-  [[ "$mounted" == yes || "$canmount" != on ]] || zfs mount "$ds"
+  [[ "$mounted" == yes || "$canmount" != on ]] || wait_for 50 zfs mount "$ds" 2>/dev/null || zfs mount "$ds"
 done
 
 # --- the CSI user: POSIX shell, sudo exactly as README "The NAS user" tells the owner to grant ---
