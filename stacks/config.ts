@@ -70,6 +70,9 @@ export const clusterSchema = z
             )
             .default([]),
         applyMode: z.enum(["auto", "no_reboot", "reboot", "staged", "staged_if_needing_reboot"]).default("auto"),
+        /** The cluster already runs (taken over with `npm run adopt`): its etcd is never bootstrapped
+         * again, and its own PKI (homelab:talosSecrets) is used instead of generating one. */
+        bootstrapped: z.boolean().default(false),
         /** How long Talos operations may retry (the provider's default is 10 minutes). */
         operationTimeout: duration.default("10m"),
         patches: z
@@ -317,6 +320,8 @@ export interface StackSecrets {
     readonly gitToken: pulumi.Output<string>;
     /** Only with platform.alerting.receiver other than none. */
     readonly alertingSecret?: pulumi.Output<string>;
+    /** A cluster taken over: its machine secrets and admin client, JSON (npm run adopt writes it). */
+    readonly talosSecrets?: pulumi.Output<string>;
 }
 
 export interface StackConfig extends StackSettings {
@@ -338,6 +343,8 @@ export const secretKeys: Readonly<Record<keyof StackSecrets, string>> = {
     cloudflareApiToken: "a Cloudflare API token with DNS edit rights, for Let's Encrypt DNS-01",
     gitToken: "a token ArgoCD uses to read the GitOps repository",
     alertingSecret: "the Discord or Slack webhook URL, or the SMTP password, Alertmanager sends alerts with (platform.alerting.receiver)",
+    talosSecrets:
+        "the machine secrets and admin client of the running cluster (cluster.bootstrapped), as `npm run adopt -- <stack> --apply` writes them",
 };
 
 export class ConfigError extends Error {
@@ -547,7 +554,7 @@ export function loadStackConfig(): StackConfig {
 
 function loadSecrets(cfg: pulumi.Config, stack: string, settings: StackSettings): StackSecrets {
     const needed = (Object.keys(secretKeys) as (keyof StackSecrets)[]).filter(
-        k => k !== "alertingSecret" || settings.platform.alerting.receiver !== "none",
+        k => (k !== "alertingSecret" || settings.platform.alerting.receiver !== "none") && (k !== "talosSecrets" || settings.cluster.bootstrapped),
     );
     const missing = needed.filter(k => cfg.getSecret(k) === undefined);
     if (missing.length > 0) {
@@ -567,6 +574,7 @@ function loadSecrets(cfg: pulumi.Config, stack: string, settings: StackSettings)
         cloudflareApiToken: read("cloudflareApiToken"),
         gitToken: read("gitToken"),
         alertingSecret: needed.includes("alertingSecret") ? read("alertingSecret") : undefined,
+        talosSecrets: needed.includes("talosSecrets") ? read("talosSecrets") : undefined,
     };
 }
 

@@ -24,7 +24,12 @@ export interface Homelab {
 export function defineHomelab(config: StackConfig): Homelab {
     const commandProvider = new command.Provider("command", {});
     const talosProvider = new talos.Provider("talos", {});
-    const cluster = new TalosCluster(config.cluster.name, { cluster: config.cluster, provider: talosProvider, commandProvider });
+    const cluster = new TalosCluster(config.cluster.name, {
+        cluster: config.cluster,
+        adoptedSecrets: config.secrets.talosSecrets,
+        provider: talosProvider,
+        commandProvider,
+    });
 
     const kubernetes = new k8s.Provider(
         "kubernetes",
@@ -33,7 +38,7 @@ export function defineHomelab(config: StackConfig): Homelab {
             // Server-side apply lets Helm-managed and Pulumi-managed fields coexist.
             enableServerSideApply: true,
         },
-        { dependsOn: [cluster.bootstrap] },
+        { dependsOn: [cluster.ready] },
     );
 
     const nas = new NasDatasets("nas", {

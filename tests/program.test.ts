@@ -11,6 +11,7 @@ const standIns: Record<keyof StackSecrets, string> = {
     cloudflareApiToken: "stand-in-cloudflare-token",
     gitToken: "stand-in-git-token",
     alertingSecret: "https://discord.com/api/webhooks/stand-in",
+    talosSecrets: "stand-in-talos-secrets",
 };
 
 function stackConfig(edit: (c: any) => void = () => undefined): StackConfig {

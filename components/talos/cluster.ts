@@ -6,12 +6,16 @@ import * as pulumi from "@pulumi/pulumi";
 import * as talos from "@pulumiverse/talos";
 import type { ClusterConfig, NodeConfig } from "../../stacks/config";
 import { layeredPatches, renderPatches, rolloutOrder } from "./patches";
+import type { AdoptedSecrets } from "./secrets";
 
 export interface TalosClusterArgs {
     /** The validated cluster section of the stack config. */
     readonly cluster: ClusterConfig;
     /** The Talos provider every child uses. */
     readonly provider: pulumi.ProviderResource;
+    /** For a cluster taken over (cluster.bootstrapped): its own machine secrets and admin client,
+     * JSON (secret). */
+    readonly adoptedSecrets?: pulumi.Output<string>;
     /** Runs the per-node upgrade tool on this machine (command:local:Command). */
     readonly commandProvider: pulumi.ProviderResource;
 }
@@ -21,8 +25,9 @@ export class TalosCluster extends pulumi.ComponentResource {
     public readonly kubeconfig: pulumi.Output<string>;
     /** A talosconfig for talosctl, with every node as endpoint (secret). */
     public readonly talosconfig: pulumi.Output<string>;
-    /** Resolves once the first control plane is bootstrapped; Kubernetes resources wait on it. */
-    public readonly bootstrap: talos.machine.Bootstrap;
+    /** The step after which the first control plane serves Kubernetes (its bootstrap, or its
+     * config for a cluster that already runs); Kubernetes resources wait on it. */
+    public readonly ready: pulumi.Resource;
     /** Applied machine configurations, by node name. */
     public readonly applied: Readonly<Record<string, talos.machine.ConfigurationApply>>;
     /** Per node, the step that upgrades Talos when its version changes. */
@@ -34,16 +39,13 @@ export class TalosCluster extends pulumi.ComponentResource {
         const childOpts = { parent: this, provider };
         const timeouts = { create: cluster.operationTimeout, update: cluster.operationTimeout };
 
-        // The cluster's identity: its CAs and tokens. Never replaced by a version bump (the
-        // Talos version only selects defaults when the secrets are first generated).
-        const secrets = new talos.machine.Secrets(
-            `${name}-secrets`,
-            { talosVersion: cluster.talosVersion },
-            {
-                ...childOpts,
-                ignoreChanges: ["talosVersion"],
-            },
-        );
+        // The cluster's identity: its CAs and tokens. Generated for a new cluster, never replaced
+        // by a version bump (the Talos version only selects defaults when they are first made);
+        // a cluster taken over keeps its own (homelab:talosSecrets, made by `npm run adopt`).
+        if (cluster.bootstrapped && args.adoptedSecrets === undefined) {
+            throw new Error("a cluster that already runs (cluster.bootstrapped) keeps its own secrets: homelab:talosSecrets is missing");
+        }
+        const secrets = cluster.bootstrapped ? adoptedSecrets(args.adoptedSecrets!) : generatedSecrets(name, cluster, childOpts);
 
         const controlPlanes = cluster.nodes.filter(n => n.role === "controlplane").map(n => n.address);
         const clientConfig = talos.client.getConfigurationOutput(
@@ -94,18 +96,21 @@ export class TalosCluster extends pulumi.ComponentResource {
         this.applied = applied;
         this.upgrades = upgrades;
 
-        // etcd starts exactly once, on the first control plane; the others join it.
+        // etcd starts exactly once, on the first control plane; the others join it. A cluster
+        // that already runs (taken over) is never bootstrapped again.
         const first = rolloutOrder(cluster.nodes)[0];
-        this.bootstrap = new talos.machine.Bootstrap(
-            `${name}-bootstrap`,
-            {
-                clientConfiguration: secrets.clientConfiguration,
-                node: first.address,
-                endpoint: first.address,
-                timeouts: { create: cluster.operationTimeout },
-            },
-            { ...childOpts, dependsOn: [applied[first.name]] },
-        );
+        this.ready = cluster.bootstrapped
+            ? applied[first.name]
+            : new talos.machine.Bootstrap(
+                  `${name}-bootstrap`,
+                  {
+                      clientConfiguration: secrets.clientConfiguration,
+                      node: first.address,
+                      endpoint: first.address,
+                      timeouts: { create: cluster.operationTimeout },
+                  },
+                  { ...childOpts, dependsOn: [applied[first.name]] },
+              );
 
         const kubeconfig = new talos.cluster.Kubeconfig(
             `${name}-kubeconfig`,
@@ -115,7 +120,7 @@ export class TalosCluster extends pulumi.ComponentResource {
                 endpoint: first.address,
                 timeouts: { create: cluster.operationTimeout, update: cluster.operationTimeout },
             },
-            { ...childOpts, dependsOn: [this.bootstrap] },
+            { ...childOpts, dependsOn: [this.ready] },
         );
         this.kubeconfig = pulumi.secret(kubeconfig.kubeconfigRaw);
 
@@ -123,11 +128,30 @@ export class TalosCluster extends pulumi.ComponentResource {
     }
 }
 
+/** The machine secrets and admin client the cluster's configs and operations use. */
+interface ClusterSecrets {
+    readonly machineSecrets: pulumi.Output<talos.types.output.machine.SecretsMachineSecrets>;
+    readonly clientConfiguration: pulumi.Output<talos.types.output.machine.SecretsClientConfiguration>;
+}
+
+function generatedSecrets(name: string, cluster: ClusterConfig, opts: pulumi.CustomResourceOptions): ClusterSecrets {
+    return new talos.machine.Secrets(`${name}-secrets`, { talosVersion: cluster.talosVersion }, { ...opts, ignoreChanges: ["talosVersion"] });
+}
+
+/** The secrets of a cluster taken over, from homelab:talosSecrets: secret end to end. */
+function adoptedSecrets(json: pulumi.Output<string>): ClusterSecrets {
+    const parsed = pulumi.secret(json.apply(text => JSON.parse(text) as AdoptedSecrets));
+    return {
+        machineSecrets: parsed.apply(s => s.machineSecrets as unknown as talos.types.output.machine.SecretsMachineSecrets),
+        clientConfiguration: parsed.apply(s => s.clientConfiguration),
+    };
+}
+
 /** Renders one node's machine config locally: the role's defaults plus the layered patches. */
 function renderMachineConfig(
     cluster: ClusterConfig,
     node: NodeConfig,
-    secrets: talos.machine.Secrets,
+    secrets: ClusterSecrets,
     opts: pulumi.InvokeOutputOptions,
 ): pulumi.Output<string> {
     return talos.machine.getConfigurationOutput(

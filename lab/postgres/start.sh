@@ -74,10 +74,11 @@ done
 grep -q "^include 'lab.conf'" "$PG/data/postgresql.conf" || echo "include 'lab.conf'" >>"$PG/data/postgresql.conf"
 
 if as_pg "$bin/pg_ctl" -D "$PG/data" status >/dev/null 2>&1; then
-  as_pg "$bin/pg_ctl" -D "$PG/data" reload >/dev/null
+  as_pg "$bin/pg_ctl" -D "$PG/data" reload >/dev/null 3>&-
 else
   echo "[postgres] starting on $ADDR:$PORT"
-  as_pg "$bin/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w start >/dev/null
+  # The server must hold none of our pipes (fd 3 is the caller's stdout): it outlives this script.
+  as_pg "$bin/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w start </dev/null >/dev/null 2>&1 3>&-
 fi
 
 # --- database, table and roles ---

@@ -16,26 +16,43 @@ import (
 
 // metalMode is the runtime mode a bare-metal Talos node validates configs for. Talos's own
 // implementation lives outside the machinery module; validation only asks these three things.
-// RequiresInstall matters: on metal a config without an install disk is rejected.
-type metalMode struct{}
+// RequiresInstall matters: on metal a config without an install disk is rejected, until the
+// node is installed. Talos v1.11.5 wraps its mode the same way for a configured node
+// (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go, modeWrapper): an
+// installed node accepts a config without install disk.
+type metalMode struct {
+	installed bool
+}
 
-func (metalMode) String() string        { return "metal" }
-func (metalMode) RequiresInstall() bool { return true }
-func (metalMode) InContainer() bool     { return false }
+func (metalMode) String() string          { return "metal" }
+func (m metalMode) RequiresInstall() bool { return !m.installed }
+func (metalMode) InContainer() bool       { return false }
 
 // loadConfig parses and validates a machine config the way Talos does on ApplyConfiguration,
-// so the error text the provider shows is Talos's own. Both failures are InvalidArgument: the
-// provider treats only that code as final, and retrying a broken config for ten minutes helps
-// nobody.
-func loadConfig(data []byte) (config.Provider, []string, error) {
-	cfg, err := configloader.NewFromBytes(data)
-	if err != nil {
-		return nil, nil, status.Errorf(codes.InvalidArgument, "failed to parse config: %s", err)
+// so the error text the provider shows is Talos's own: in maintenance mode with the prefixes
+// of internal/app/maintenance/server.go, on a configured node (installed) with the bare
+// messages of v1alpha1_server.go. Every failure is InvalidArgument (Talos's maintenance mode
+// answers a parse error with Unknown): the provider treats only that code as final, and
+// retrying a broken config for ten minutes helps nobody.
+func loadConfig(data []byte, installed bool) (config.Provider, []string, error) {
+	parsePrefix, validationPrefix := "failed to parse config: ", "configuration validation failed: "
+	if installed {
+		parsePrefix, validationPrefix = "", ""
 	}
 
-	warnings, err := cfg.Validate(metalMode{})
+	cfg, err := configloader.NewFromBytes(data)
 	if err != nil {
-		return nil, nil, status.Errorf(codes.InvalidArgument, "configuration validation failed: %s", err)
+		return nil, nil, status.Error(codes.InvalidArgument, parsePrefix+err.Error())
+	}
+
+	if installed && cfg.RawV1Alpha1() == nil {
+		return nil, nil, status.Error(codes.InvalidArgument,
+			"the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?")
+	}
+
+	warnings, err := cfg.Validate(metalMode{installed: installed})
+	if err != nil {
+		return nil, nil, status.Error(codes.InvalidArgument, validationPrefix+err.Error())
 	}
 
 	// Talos accepts configs this simulator cannot serve (a worker whose apid certificate comes
@@ -50,6 +67,10 @@ func loadConfig(data []byte) (config.Provider, []string, error) {
 	return cfg, warnings, nil
 }
 
+// maintenanceDryRun is Talos's whole answer to a dry run in maintenance mode
+// (internal/app/maintenance/server.go): there is no config to compare with.
+const maintenanceDryRun = "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+
 // applyConfiguration implements machine.MachineService/ApplyConfiguration for both modes.
 func (s *Simulator) applyConfiguration(_ context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
 	// One apply at a time: each one replaces the config the next one is compared with.
@@ -57,111 +78,190 @@ func (s *Simulator) applyConfiguration(_ context.Context, req *machine.ApplyConf
 	defer s.applyMu.Unlock()
 
 	current := s.node()
-	maintenance := current == nil
-
-	// Maintenance mode has no running config to keep, so like Talos it refuses the modes that
-	// only make sense on a configured node.
-	if maintenance {
-		switch req.Mode { //nolint:exhaustive
-		case machine.ApplyConfigurationRequest_AUTO, machine.ApplyConfigurationRequest_REBOOT,
-			machine.ApplyConfigurationRequest_TRY:
-		default:
-			return nil, status.Errorf(codes.Unimplemented,
-				"apply configuration --mode='%s' is not supported in maintenance mode", modeFlag(req.Mode))
-		}
+	if current == nil {
+		return s.applyInMaintenance(req)
 	}
 
-	cfg, warnings, err := loadConfig(req.Data)
+	cfg, warnings, err := loadConfig(req.Data, true)
 	if err != nil {
 		return nil, err
 	}
 
-	details, reboot := modeOutcome(maintenance, req.Mode)
-	reply := &machine.ApplyConfiguration{Mode: req.Mode, Warnings: warnings, ModeDetails: details}
-
-	if req.DryRun {
-		reply.ModeDetails, err = dryRunSummary(current, cfg, details)
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "config diff: %s", err)
-		}
-
-		return applyReply(reply), nil
+	outcome, err := resolveMode(current.config, cfg, req.Mode)
+	if err != nil {
+		return nil, err
 	}
 
-	if req.Mode == machine.ApplyConfigurationRequest_STAGED {
+	// A dry run answers what the apply would do and the diff against the running config, and
+	// touches nothing: not the saved config, the staged one, the version or the resources.
+	if req.DryRun {
+		diff, err := configDiff(current.config, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("failed to generate diff: %w", err)
+		}
+
+		return applyReply(&machine.ApplyConfiguration{
+			Mode:        outcome.mode,
+			ModeDetails: fmt.Sprintf("Dry run summary:\n%s (skipped in dry-run).\n%s", outcome.details, diff),
+		}), nil
+	}
+
+	reply := &machine.ApplyConfiguration{Mode: outcome.mode, Warnings: warnings, ModeDetails: outcome.details + outcome.why}
+
+	if outcome.mode == machine.ApplyConfigurationRequest_STAGED {
 		if err = s.state.saveStagedConfig(req.Data); err != nil {
 			return nil, status.Errorf(codes.Internal, "saving staged config: %s", err)
 		}
 
+		// The persisted config runs ahead of the running one until the next start.
+		if err = s.resources.setMachineConfig(cfg, false); err != nil {
+			return nil, status.Errorf(codes.Internal, "publishing the staged config: %s", err)
+		}
+
+		s.log.Info("config staged", "mode", modeFlag(req.Mode))
+
 		return applyReply(reply), nil
 	}
 
-	// Issue the new apid identity before anything is saved, so a config whose OS CA cannot
-	// sign leaves the node as it was.
-	next, err := s.newNodeState(cfg)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "issuing the node certificate: %s", err)
+	if err = s.activate(cfg, req.Data, false); err != nil {
+		return nil, err
 	}
 
-	if err = s.state.saveConfig(req.Data); err != nil {
-		return nil, status.Errorf(codes.Internal, "saving config: %s", err)
+	if outcome.reboot && s.opts.RebootWindow > 0 {
+		s.rebootUntil.Store(time.Now().Add(s.opts.RebootWindow).UnixNano())
+	}
+
+	s.log.Info("config applied", "mode", modeFlag(req.Mode), "resolved", modeFlag(outcome.mode), "maintenance", false,
+		"reboot", outcome.reboot, "cluster", cfg.Cluster().Name(), "endpoint", cfg.Cluster().Endpoint().String())
+
+	return applyReply(reply), nil
+}
+
+// applyInMaintenance is the first apply, on a node that has no config: it installs Talos and
+// reboots into the installed system.
+func (s *Simulator) applyInMaintenance(req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+	// Maintenance mode has no running config to keep, so like Talos it refuses the modes that
+	// only make sense on a configured node.
+	switch req.Mode { //nolint:exhaustive
+	case machine.ApplyConfigurationRequest_AUTO, machine.ApplyConfigurationRequest_REBOOT,
+		machine.ApplyConfigurationRequest_TRY:
+	default:
+		return nil, status.Errorf(codes.Unimplemented,
+			"apply configuration --mode='%s' is not supported in maintenance mode", modeFlag(req.Mode))
+	}
+
+	cfg, warnings, err := loadConfig(req.Data, false)
+	if err != nil {
+		return nil, err
+	}
+
+	// As Talos: the warnings, no mode, and a summary that says there is nothing to compare.
+	if req.DryRun {
+		return applyReply(&machine.ApplyConfiguration{Warnings: warnings, ModeDetails: maintenanceDryRun}), nil
+	}
+
+	if err = s.activate(cfg, req.Data, true); err != nil {
+		return nil, err
+	}
+
+	if s.opts.RebootWindow > 0 {
+		s.rebootUntil.Store(time.Now().Add(s.opts.RebootWindow).UnixNano())
+	}
+
+	s.log.Info("config applied", "mode", modeFlag(req.Mode), "maintenance", true, "reboot", true,
+		"cluster", cfg.Cluster().Name(), "endpoint", cfg.Cluster().Endpoint().String())
+
+	// Talos's maintenance mode answers with the warnings alone; the simulator has always said
+	// what it did, which the lab's logs and tests read.
+	return applyReply(&machine.ApplyConfiguration{
+		Mode: req.Mode, Warnings: warnings, ModeDetails: "Applied configuration with a reboot",
+	}), nil
+}
+
+// activate makes cfg (data as received) the node's running config: the apid identity first,
+// so a config whose OS CA cannot sign leaves the node as it was, then the disk, the installed
+// version on the first apply, and the MachineConfig resources.
+func (s *Simulator) activate(cfg config.Provider, data []byte, install bool) error {
+	next, err := s.newNodeState(cfg)
+	if err != nil {
+		return status.Errorf(codes.Internal, "issuing the node certificate: %s", err)
+	}
+
+	if err = s.state.saveConfig(data); err != nil {
+		return status.Errorf(codes.Internal, "saving config: %s", err)
+	}
+
+	// This config is the persisted one now, ahead of any staged before it.
+	if err = s.state.removeStagedConfig(); err != nil {
+		return status.Errorf(codes.Internal, "dropping the staged config: %s", err)
 	}
 
 	// The first apply installs Talos from the config's installer image. Later applies leave the
 	// installed version alone, as on Talos: only Upgrade changes what the node runs.
-	if maintenance {
+	if install {
 		if err = s.setVersion(s.installedVersion(cfg)); err != nil {
-			return nil, status.Errorf(codes.Internal, "recording the installed version: %s", err)
+			return status.Errorf(codes.Internal, "recording the installed version: %s", err)
 		}
+	}
+
+	if err = s.resources.setMachineConfig(cfg, true); err != nil {
+		return status.Errorf(codes.Internal, "publishing the config: %s", err)
 	}
 
 	// A running control plane keeps the cluster PKI it was started with; a changed cluster CA
 	// reaches it at the simulator's next start (pki/ is rewritten then).
 	s.current.Store(next)
 
-	if reboot && s.opts.RebootWindow > 0 {
-		s.rebootUntil.Store(time.Now().Add(s.opts.RebootWindow).UnixNano())
-	}
-
-	s.log.Info("config applied", "mode", modeFlag(req.Mode), "maintenance", maintenance, "reboot", reboot,
-		"cluster", cfg.Cluster().Name(), "endpoint", cfg.Cluster().Endpoint().String())
-
-	return applyReply(reply), nil
+	return nil
 }
 
 func applyReply(msg *machine.ApplyConfiguration) *machine.ApplyConfigurationResponse {
 	return &machine.ApplyConfigurationResponse{Messages: []*machine.ApplyConfiguration{msg}}
 }
 
-// modeOutcome says what an apply in the given mode does to the node, in Talos's words.
-// A first apply in maintenance mode installs Talos and reboots into the installed system.
-// On a configured node AUTO is taken as "no reboot needed": the simulator has no kernel
-// settings or disks whose change would force one.
-func modeOutcome(maintenance bool, mode machine.ApplyConfigurationRequest_Mode) (string, bool) {
-	if maintenance {
-		return "Applied configuration with a reboot", true
-	}
+// applyOutcome is what an apply on a configured node does, in Talos's words.
+type applyOutcome struct {
+	mode    machine.ApplyConfigurationRequest_Mode // the mode it runs in: AUTO resolved
+	details string                                 // Talos's mode details
+	why     string                                 // for AUTO resolved to REBOOT: ": " and why
+	reboot  bool
+}
 
+// resolveMode decides an apply's mode on a configured node as Talos v1.11.5 does
+// (v1alpha1_server.go ApplyConfiguration): no-reboot and try need a change that can be applied
+// immediately and are refused otherwise; auto becomes no-reboot when it can, else reboot (and
+// says why); staged and reboot are taken as asked. The roll-back after a try is not simulated.
+func resolveMode(current, next config.Provider, mode machine.ApplyConfigurationRequest_Mode) (applyOutcome, error) {
 	switch mode { //nolint:exhaustive
-	case machine.ApplyConfigurationRequest_REBOOT:
-		return "Applied configuration with a reboot", true
+	case machine.ApplyConfigurationRequest_TRY, machine.ApplyConfigurationRequest_NO_REBOOT:
+		if err := canApplyImmediate(current, next); err != nil {
+			return applyOutcome{}, status.Error(codes.InvalidArgument, err.Error())
+		}
+
+		return applyOutcome{mode: mode, details: "Applied configuration without a reboot"}, nil
 	case machine.ApplyConfigurationRequest_STAGED:
-		return "Staged configuration to be applied after a reboot", false
-	case machine.ApplyConfigurationRequest_TRY:
-		// The roll-back after the try timeout is not simulated.
-		return "Applied configuration in a try mode", false
+		return applyOutcome{mode: mode, details: "Staged configuration to be applied after the next reboot"}, nil
+	case machine.ApplyConfigurationRequest_AUTO:
+		if err := canApplyImmediate(current, next); err != nil {
+			return applyOutcome{
+				mode: machine.ApplyConfigurationRequest_REBOOT, details: "Applied configuration with a reboot",
+				why: ": " + err.Error(), reboot: true,
+			}, nil
+		}
+
+		return applyOutcome{mode: machine.ApplyConfigurationRequest_NO_REBOOT, details: "Applied configuration without a reboot"}, nil
+	case machine.ApplyConfigurationRequest_REBOOT:
+		return applyOutcome{mode: mode, details: "Applied configuration with a reboot", reboot: true}, nil
 	default:
-		return "Applied configuration without a reboot", false
+		return applyOutcome{}, fmt.Errorf("incorrect mode '%s' specified for the apply config call", mode.String())
 	}
 }
 
-// dryRunSummary renders the dry-run answer like Talos: the outcome and the config diff.
-func dryRunSummary(current *nodeState, next config.Provider, details string) (string, error) {
-	if current == nil {
-		return "Dry run summary:\nNode is running in maintenance mode and does not have a config yet.", nil
-	}
-
-	diff, err := configdiff.DiffToString(current.config, next)
+// configDiff is the "Config diff" section of Talos's dry-run answer (v1alpha1_server.go
+// generateDiff): the unified diff of the running config and the proposed one, both encoded
+// without comments (configdiff), or "No changes.".
+func configDiff(current, next config.Provider) (string, error) {
+	diff, err := configdiff.DiffToString(current, next)
 	if err != nil {
 		return "", err
 	}
@@ -170,7 +270,7 @@ func dryRunSummary(current *nodeState, next config.Provider, details string) (st
 		diff = "No changes."
 	}
 
-	return fmt.Sprintf("Dry run summary:\n%s (skipped in dry-run).\nConfig diff:\n\n%s", details, diff), nil
+	return "Config diff:\n\n" + diff, nil
 }
 
 // modeFlag spells a mode the way talosctl's --mode flag does (NO_REBOOT -> no-reboot).

@@ -20,6 +20,12 @@ const (
 	methodUpgrade    = "/machine.MachineService/Upgrade"
 	methodSnapshot   = "/machine.MachineService/EtcdSnapshot"
 	methodDisks      = "/storage.StorageService/Disks"
+
+	// The resource API (`talosctl get`); what each type needs is the access policy's
+	// business (resources.go).
+	methodResourceGet   = "/cosi.resource.State/Get"
+	methodResourceList  = "/cosi.resource.State/List"
+	methodResourceWatch = "/cosi.resource.State/Watch"
 )
 
 // maintenanceMethods are the only RPCs an unconfigured node answers here (Talos's maintenance
@@ -29,11 +35,16 @@ var maintenanceMethods = map[string]bool{
 	methodDisks: true,
 }
 
-// readOnlyMethods are open to every built-in role; everything else needs os:admin, matching
-// Talos's authorization of these methods.
+// readOnlyMethods are open to os:reader and above; everything else needs os:admin, matching
+// Talos's authorization of these methods (internal/app/machined/pkg/system/services/
+// machined.go, rules; the resource API's writes fall back to os:admin here and are refused by
+// the access policy).
 var readOnlyMethods = map[string]bool{
-	methodDisks:   true,
-	methodVersion: true,
+	methodDisks:         true,
+	methodVersion:       true,
+	methodResourceGet:   true,
+	methodResourceList:  true,
+	methodResourceWatch: true,
 }
 
 var readRoles = role.MakeSet(role.Admin, role.Operator, role.Reader)

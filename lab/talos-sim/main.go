@@ -1,9 +1,12 @@
 // Command talos-sim simulates one Talos Linux node's machine API (apid) for the homelab lab:
 // maintenance mode until a config is applied, then mTLS from the config's OS CA, Bootstrap
 // starting a real etcd + kube-apiserver + kube-controller-manager from the config's cluster
-// PKI, the admin kubeconfig, and Upgrade (a simulated reboot into the new version). It speaks
-// the wire protocol of the Talos Terraform/Pulumi provider; see the package tests for the flow
-// it reproduces.
+// PKI, the admin kubeconfig, and Upgrade (a simulated reboot into the new version).
+// ApplyConfiguration decides its mode and answers dry runs (the summary and a real config diff
+// against the running config, changing nothing) as Talos v1.11.5 does, and the resource API
+// serves the MachineConfig resources (`talosctl get mc`) to os:admin. It speaks the wire
+// protocol of the Talos Terraform/Pulumi provider and of talosctl; see the package tests for
+// the flows it reproduces.
 package main
 
 import (

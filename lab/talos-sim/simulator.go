@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	cosiv1alpha1 "github.com/cosi-project/runtime/api/v1alpha1"
+	"github.com/cosi-project/runtime/pkg/state/protobuf/server"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 	"github.com/siderolabs/talos/pkg/machinery/config"
@@ -48,6 +50,8 @@ type Simulator struct {
 
 	state stateStore
 	cp    *controlPlane
+	// resources is what the resource API serves (the MachineConfig resources).
+	resources *nodeResources
 
 	// current is nil in maintenance mode; otherwise the applied config and the TLS identity
 	// derived from it. Swapped atomically so TLS handshakes never wait on an apply.
@@ -102,11 +106,17 @@ func New(opts Options, log *slog.Logger) (*Simulator, error) {
 		return nil, err
 	}
 
+	resources, err := newNodeResources()
+	if err != nil {
+		return nil, fmt.Errorf("resource state: %w", err)
+	}
+
 	s := &Simulator{
 		opts:           opts,
 		ip:             ip,
 		log:            log,
 		state:          state,
+		resources:      resources,
 		maintenanceTLS: maintenance,
 	}
 	s.cp = newControlPlane(ip, opts.KubeBinDir, state, log)
@@ -128,6 +138,7 @@ func New(opts Options, log *slog.Logger) (*Simulator, error) {
 	)
 	machine.RegisterMachineServiceServer(s.server, &machineService{sim: s})
 	storage.RegisterStorageServiceServer(s.server, &storageService{sim: s})
+	cosiv1alpha1.RegisterStateServer(s.server, server.NewState(s.resources.served()))
 
 	return s, nil
 }
@@ -150,13 +161,18 @@ func (s *Simulator) restore() error {
 		return nil
 	}
 
-	cfg, _, err := loadConfig(data)
+	cfg, _, err := loadConfig(data, true)
 	if err != nil {
 		return fmt.Errorf("the config in %s no longer loads: %w", s.state.path(configFile), err)
 	}
 
 	next, err := s.newNodeState(cfg)
 	if err != nil {
+		return err
+	}
+
+	// A booted node's running config is also the persisted one (a staged one was promoted).
+	if err = s.resources.setMachineConfig(cfg, true); err != nil {
 		return err
 	}
 

@@ -65,6 +65,17 @@ func (s stateStore) saveStagedConfig(data []byte) error {
 	return writeFileAtomic(s.path(stagedConfigFile), data)
 }
 
+// removeStagedConfig drops a staged config that a later apply has overtaken: like Talos, which
+// keeps one persisted config, the newest apply is what the next start runs.
+func (s stateStore) removeStagedConfig() error {
+	err := os.Remove(s.path(stagedConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+
+	return err
+}
+
 // promoteStagedConfig makes a staged config the applied one. It runs at start-up, because a
 // start of the simulator stands for the reboot a staged config waits for.
 func (s stateStore) promoteStagedConfig() (bool, error) {

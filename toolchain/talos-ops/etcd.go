@@ -23,6 +23,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,7 +33,6 @@ import (
 
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/client"
-	"golang.org/x/term"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -59,6 +59,12 @@ func talosError(ctx context.Context, n *node, method, nodeIP string, err error) 
 	if code := status.Code(err); (code == codes.Unavailable || code == codes.Unknown) && ctx.Err() == nil {
 		if refused := n.probeRefusal(ctx); refused != nil {
 			msg = "the node refuses this client: " + refused.Error()
+
+			// Or the other way round: the node is not one the talosconfig's CA vouches for.
+			var verify *tls.CertificateVerificationError
+			if errors.As(refused, &verify) {
+				msg = "the node's certificate is not from this talosconfig's CA: " + refused.Error()
+			}
 		}
 	}
 
@@ -72,11 +78,7 @@ func (*etcdSnapshotCmd) flags(*flag.FlagSet) {}
 
 // check refuses a terminal for stdout: a database is no thing to print.
 func (*etcdSnapshotCmd) check(_ target, stdout io.Writer) error {
-	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return errors.New("stdout is a terminal: redirect the snapshot (talos-ops etcd-snapshot ... <talosconfig >etcd.db)")
-	}
-
-	return nil
+	return refuseTerminal(stdout, "snapshot", "talos-ops etcd-snapshot ... <talosconfig >etcd.db")
 }
 
 // run streams the snapshot. It reads the stream itself rather than through the library's

@@ -330,9 +330,9 @@ func TestCommandLine(t *testing.T) {
 		code         int
 		stdout, want string
 	}{
-		{nil, 2, "", "talos-ops: no command (usage: talos-ops <command> [flags] <talosconfig talos-ops upgrade "},
+		{nil, 2, "", "talos-ops: no command (usage: talos-ops <command> [flags] (secrets and talosconfigs on stdin, never as arguments) talos-ops upgrade "},
 		{[]string{"talos-upgrade"}, 2, "", `talos-ops: unknown command "talos-upgrade" (usage: `},
-		{[]string{"--help"}, 0, "usage: talos-ops <command> [flags] <talosconfig\n  talos-ops upgrade ", ""},
+		{[]string{"--help"}, 0, "usage: talos-ops <command> [flags] (secrets and talosconfigs on stdin, never as arguments)\n  talos-ops upgrade ", ""},
 		{[]string{"upgrade", "-h"}, 0, upgradeUsage + "\n", ""},
 		{[]string{"etcd-snapshot", "--help"}, 0, etcdSnapshotUsage + "\n", ""},
 		{[]string{"etcd-recover", "-h"}, 0, etcdRecoverUsage + "\n", ""},

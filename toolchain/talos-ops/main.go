@@ -1,9 +1,18 @@
-// Command talos-ops is what the project asks of the Talos machine API beyond the Talos
-// provider, on Talos's own client library (github.com/siderolabs/talos/pkg/machinery):
+// Command talos-ops is what the project asks of Talos beyond the Talos provider, on Talos's own
+// client library and machinery (github.com/siderolabs/talos/pkg/machinery):
 //
 //	talos-ops upgrade --node <ip> --endpoint <ip> --image <installer>:vX.Y.Z [--timeout 10m] [--stage] <talosconfig
 //	talos-ops etcd-snapshot --node <ip> --endpoint <ip> <talosconfig >etcd.db
 //	talos-ops etcd-recover --node <ip> --endpoint <ip> --snapshot <file> <talosconfig
+//	talos-ops gen-secrets [--talos-version vX.Y.Z] >secrets.yaml
+//	talos-ops secrets-from-config <controlplane.yaml >secrets.yaml
+//	talos-ops gen-config --cluster-name <name> --endpoint https://<ip>:6443 --kubernetes-version vX.Y.Z --talos-version vX.Y.Z
+//	    [--install-disk /dev/sda] [--install-image <image>] [--patch <file>]... [--worker] <secrets.yaml >config.yaml
+//	talos-ops talosconfig --endpoint <ip> [--node <ip>]... --context <name> <secrets.yaml >talosconfig
+//	talos-ops apply --node <ip> --endpoint <ip> --file <config> [--mode auto|no-reboot|reboot|staged] [--dry-run] [--insecure] <talosconfig
+//	talos-ops bootstrap --node <ip> --endpoint <ip> <talosconfig
+//	talos-ops kubeconfig --node <ip> --endpoint <ip> <talosconfig >kubeconfig
+//	talos-ops machine-config --node <ip> --endpoint <ip> <talosconfig >config.yaml
 //
 // upgrade upgrades one node to the version of an installer image, the one thing the Talos
 // Pulumi provider cannot do (the stack runs it once per node, control planes first, one at a
@@ -12,10 +21,18 @@
 // from it (Bootstrap with recover_etcd); `npm run etcd-backup` and `npm run etcd-restore` run
 // them (see etcd.go).
 //
-// The talosconfig (YAML as talos.client.getConfiguration renders it) comes from stdin and
-// nowhere else: it carries the client's private key, which must never sit in a file or on a
-// command line. A failure prints one line on stderr and exits 1 (2 for a bad invocation).
-// --endpoint defaults to --node.
+// The rest take over a node "as found", installed and bootstrapped from a config the stack did
+// not make: its secrets out of its config (secrets-from-config), or new ones (gen-secrets);
+// configs and a talosconfig from them as talosctl makes them (gen-config, talosconfig; see
+// secrets.go); and the node's own API (apply, with --dry-run for the node's diff; bootstrap;
+// kubeconfig; machine-config, the node's running config; see node.go).
+//
+// Secrets travel only on stdin and stdout, or in files the caller names (--file, --patch,
+// --snapshot), never on a command line: the talosconfig (YAML as talos.client.getConfiguration
+// renders it) carries the client's private key, a secrets bundle or a machine config every key
+// of the cluster. No message quotes them, and what writes one to stdout refuses a terminal.
+// A failure prints one line on stderr and exits 1 (2 for a bad invocation or a missing or
+// unreadable input). --endpoint of a node command defaults to --node.
 package main
 
 import (
@@ -35,15 +52,26 @@ import (
 
 	"github.com/siderolabs/talos/pkg/machinery/client"
 	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
+	"github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
 	"golang.org/x/term"
 )
 
-const usage = `usage: talos-ops <command> [flags] <talosconfig
-  talos-ops upgrade --node <ip> --endpoint <ip> --image <installer image>:vX.Y.Z [--timeout 10m] [--stage] <talosconfig
-  talos-ops etcd-snapshot --node <ip> --endpoint <ip> <talosconfig >etcd.db
-  talos-ops etcd-recover --node <ip> --endpoint <ip> --snapshot <file> <talosconfig`
+// usage lists every command's usage line.
+var usage = "usage: talos-ops <command> [flags] (secrets and talosconfigs on stdin, never as arguments)" + func() string {
+	var b strings.Builder
 
-// subcommand is one command of the tool, holding its own flags' values.
+	for _, u := range []string{
+		upgradeUsage, etcdSnapshotUsage, etcdRecoverUsage, genSecretsUsage, secretsFromConfigUsage, genConfigUsage,
+		talosconfigUsage, applyUsage, bootstrapUsage, kubeconfigUsage, machineConfigUsage,
+	} {
+		b.WriteString("\n  " + strings.TrimPrefix(u, "usage: "))
+	}
+
+	return b.String()
+}()
+
+// subcommand is one command of the tool that talks to a node, holding its own flags' values.
 type subcommand interface {
 	// flags adds the command's own flags to fs (--node and --endpoint are common).
 	flags(fs *flag.FlagSet)
@@ -54,13 +82,55 @@ type subcommand interface {
 	run(ctx context.Context, t target, tc *talosconfig, stdout io.Writer) error
 }
 
-var commands = map[string]struct {
+// insecureCommand is a node command that may run without a talosconfig (on a node in
+// maintenance mode); it reads none when insecure says so.
+type insecureCommand interface {
+	insecure() bool
+}
+
+// localCommand is a command that talks to no node: it works on what stdin holds (see input).
+type localCommand interface {
+	flags(fs *flag.FlagSet)
+	// check validates the flags before stdin is read; an error is a bad invocation.
+	check(stdout io.Writer) error
+	// run writes the result to stdout; warnings, if any, go to stderr.
+	run(in localInput, stdout, stderr io.Writer) error
+}
+
+// input is what a local command reads from stdin.
+type input int
+
+const (
+	noInput      input = iota
+	bundleInput        // a secrets bundle (talosctl gen secrets)
+	machineInput       // a machine config
+)
+
+// localInput is stdin, read and parsed for a local command.
+type localInput struct {
+	bundle *secrets.Bundle
+	config config.Provider
+}
+
+type commandEntry struct {
 	usage string
-	new   func() subcommand
-}{
-	"upgrade":       {upgradeUsage, func() subcommand { return &upgradeCmd{} }},
-	"etcd-snapshot": {etcdSnapshotUsage, func() subcommand { return &etcdSnapshotCmd{} }},
-	"etcd-recover":  {etcdRecoverUsage, func() subcommand { return &etcdRecoverCmd{} }},
+	node  func() subcommand   // a command talking to a node, or
+	local func() localCommand // one that does not,
+	stdin input               // reading this from stdin
+}
+
+var commands = map[string]commandEntry{
+	"upgrade":             {usage: upgradeUsage, node: func() subcommand { return &upgradeCmd{} }},
+	"etcd-snapshot":       {usage: etcdSnapshotUsage, node: func() subcommand { return &etcdSnapshotCmd{} }},
+	"etcd-recover":        {usage: etcdRecoverUsage, node: func() subcommand { return &etcdRecoverCmd{} }},
+	"gen-secrets":         {usage: genSecretsUsage, local: func() localCommand { return &genSecretsCmd{} }},
+	"secrets-from-config": {usage: secretsFromConfigUsage, local: func() localCommand { return &secretsFromConfigCmd{} }, stdin: machineInput},
+	"gen-config":          {usage: genConfigUsage, local: func() localCommand { return &genConfigCmd{} }, stdin: bundleInput},
+	"talosconfig":         {usage: talosconfigUsage, local: func() localCommand { return &talosconfigCmd{} }, stdin: bundleInput},
+	"apply":               {usage: applyUsage, node: func() subcommand { return &applyCmd{} }},
+	"bootstrap":           {usage: bootstrapUsage, node: func() subcommand { return &bootstrapCmd{} }},
+	"kubeconfig":          {usage: kubeconfigUsage, node: func() subcommand { return &kubeconfigCmd{} }},
+	"machine-config":      {usage: machineConfigUsage, node: func() subcommand { return &machineConfigCmd{} }},
 }
 
 // target is the node a command acts on and the apid it dials.
@@ -95,7 +165,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 
-	name, cmd := args[0], entry.new()
+	name := args[0]
 	fail := func(code int, err error) int {
 		fmt.Fprintln(stderr, "talos-ops "+name+":", oneLine(err))
 
@@ -104,6 +174,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	fs := flag.NewFlagSet("talos-ops "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by run, on one line
+
+	if entry.local != nil {
+		return runLocal(name, entry, fs, args[1:], stdin, stdout, stderr, fail)
+	}
+
+	cmd := entry.node()
 
 	var t target
 	fs.StringVar(&t.node, "node", "", "IP of the node")
@@ -125,12 +201,62 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return fail(2, fmt.Errorf("%w (%s)", err, entry.usage))
 	}
 
-	talosconfig, err := readTalosconfig(stdin, name)
+	var talosconfig *talosconfig
+
+	if ic, ok := cmd.(insecureCommand); !ok || !ic.insecure() {
+		if talosconfig, err = readTalosconfig(stdin, name); err != nil {
+			return fail(2, err)
+		}
+	}
+
+	if err = cmd.run(ctx, t, talosconfig, stdout); err != nil {
+		return fail(1, err)
+	}
+
+	return 0
+}
+
+// runLocal runs a command that talks to no node: flags, then stdin, then the work.
+func runLocal(name string, entry commandEntry, fs *flag.FlagSet, args []string, stdin io.Reader, stdout, stderr io.Writer,
+	fail func(int, error) int,
+) int {
+	cmd := entry.local()
+	cmd.flags(fs)
+
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q (inputs come from stdin and the named flags)", fs.Arg(0))
+	}
+
+	if err == nil {
+		err = cmd.check(stdout)
+	}
+
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, entry.usage)
+
+		return 0
+	}
+
+	if err != nil {
+		return fail(2, fmt.Errorf("%w (%s)", err, entry.usage))
+	}
+
+	var in localInput
+
+	switch entry.stdin {
+	case bundleInput:
+		in.bundle, err = readBundle(stdin, name)
+	case machineInput:
+		in.config, err = readMachineConfig(stdin, name)
+	case noInput:
+	}
+
 	if err != nil {
 		return fail(2, err)
 	}
 
-	if err = cmd.run(ctx, t, talosconfig, stdout); err != nil {
+	if err = cmd.run(in, stdout, stderr); err != nil {
 		return fail(1, err)
 	}
 
@@ -192,24 +318,45 @@ type talosconfig struct {
 	cert    tls.Certificate // the client certificate and key
 }
 
-// readTalosconfig reads the talosconfig from stdin and returns its current context, checked to
-// carry a CA and a client certificate and key. No error message quotes the input.
-func readTalosconfig(stdin io.Reader, name string) (*talosconfig, error) {
+// readStdin reads a secret input (what: "talosconfig", "secrets bundle", ...) from stdin,
+// at most limit bytes; file is how the usage names it.
+func readStdin(stdin io.Reader, name, what, file string, limit int) ([]byte, error) {
 	// Nobody types a private key: on a terminal, say how to pipe it instead of waiting.
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return nil, fmt.Errorf("stdin is a terminal: pipe the talosconfig in (talos-ops %s ... <talosconfig)", name)
+		return nil, fmt.Errorf("stdin is a terminal: pipe the %s in (talos-ops %s ... <%s)", what, name, file)
 	}
 
-	data, err := io.ReadAll(io.LimitReader(stdin, maxTalosconfig+1))
+	data, err := io.ReadAll(io.LimitReader(stdin, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading the talosconfig from stdin: %w", err)
+		return nil, fmt.Errorf("reading the %s from stdin: %w", what, err)
 	}
 
 	switch {
 	case len(strings.TrimSpace(string(data))) == 0:
-		return nil, errors.New("no talosconfig on stdin")
-	case len(data) > maxTalosconfig:
-		return nil, fmt.Errorf("the talosconfig on stdin is larger than %d bytes", maxTalosconfig)
+		return nil, fmt.Errorf("no %s on stdin", what)
+	case len(data) > limit:
+		return nil, fmt.Errorf("the %s on stdin is larger than %d bytes", what, limit)
+	}
+
+	return data, nil
+}
+
+// refuseTerminal refuses a terminal for stdout: what a command writes there is a secret (or
+// binary), no thing to print. example shows the redirection.
+func refuseTerminal(stdout io.Writer, what, example string) error {
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return fmt.Errorf("stdout is a terminal: redirect the %s (%s)", what, example)
+	}
+
+	return nil
+}
+
+// readTalosconfig reads the talosconfig from stdin and returns its current context, checked to
+// carry a CA and a client certificate and key. No error message quotes the input.
+func readTalosconfig(stdin io.Reader, name string) (*talosconfig, error) {
+	data, err := readStdin(stdin, name, "talosconfig", "talosconfig", maxTalosconfig)
+	if err != nil {
+		return nil, err
 	}
 
 	cfg, err := clientconfig.FromBytes(data)

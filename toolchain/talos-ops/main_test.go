@@ -30,7 +30,8 @@ import (
 // The tests run the tool in-process (run), and as the binary the stack and etcd-backup.ts run,
 // against the lab's Talos simulator, built from ../../lab/talos-sim and run as its own process
 // on addresses of their own (never the lab's .2): upgrade on 127.0.10.240/241, the etcd
-// commands on 127.0.10.242 (with a real control plane) and 127.0.10.243 (without).
+// commands on 127.0.10.242 (with a real control plane) and 127.0.10.243 (without), the
+// takeover on 127.0.10.230 (with) and 127.0.10.231 (without).
 
 var simBinary, toolBinary string
 
