@@ -15,6 +15,13 @@ set -euo pipefail
 source "$(dirname "$0")/../toolchain/env.sh"
 cd "$HOMELAB_ROOT"
 stack="${HOMELAB_LAB_STACK:-lab}"
+# --as-found: the lab as the owner's homelab is before the stack ever ran (lab/as-found.sh);
+# nothing is deployed, the takeover starts from there (README, "Take over the running homelab").
+as_found=false
+if [[ "${1:-}" == --as-found ]]; then
+  as_found=true
+  shift
+fi
 case "${HOMELAB_LAB_BACKEND:-file}" in
   file) ;;
   postgres)
@@ -24,4 +31,7 @@ case "${HOMELAB_LAB_BACKEND:-file}" in
   *) echo "[lab] HOMELAB_LAB_BACKEND is file or postgres, not ${HOMELAB_LAB_BACKEND}" >&2; exit 2 ;;
 esac
 bash lab/start.sh "$stack"
+if $as_found; then
+  exec bash lab/as-found.sh "$stack"
+fi
 bash toolchain/pulumi.sh up --yes --skip-preview "$@" --stack "$stack"
