@@ -157,7 +157,15 @@ async function adopt(o: Options): Promise<number> {
         ["talosconfig", "--endpoint", first.address, "--node", first.address, "--context", settings.cluster.name],
         bundleText,
     );
-    const liveText = run("talos-ops", ["machine-config", "--node", first.address, "--endpoint", first.address], talosconfig);
+    let liveText: string;
+    try {
+        liveText = run("talos-ops", ["machine-config", "--node", first.address, "--endpoint", first.address], talosconfig);
+    } catch (e) {
+        throw new Refused(
+            `the node at ${first.address} does not take the PKI of ${o.machineConfig}: it is not this node's machine config ` +
+                `(taking the node over with it would mean a new PKI): ${(e as Error).message}`,
+        );
+    }
     const live = yaml.load(liveText) as Tree;
 
     // 2. Identity: the stack must already name the cluster, endpoint and node as they are.
