@@ -48,7 +48,7 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
     let labFileBefore = "";
     let talosconfig = "";
     let kubeconfig = "";
-    let before: any;
+    let found: any;
 
     before(() => {
         labFileBefore = fs.readFileSync(labFile, "utf8");
@@ -60,7 +60,7 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
         assert.strictEqual(r.status, 0, r.out.slice(-4000));
         talosconfig = fs.readFileSync(path.join(owner, "talosconfig"), "utf8");
         kubeconfig = fs.readFileSync(path.join(owner, "kubeconfig"), "utf8");
-        before = liveConfig(talosconfig);
+        found = liveConfig(talosconfig);
     });
 
     after(() => {
@@ -69,9 +69,9 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
     });
 
     it("is the owner's homelab: their talosconfig reads the node, their kubeconfig the API server, no stack state", async () => {
-        assert.strictEqual(before.cluster.clusterName, "lab");
-        assert.strictEqual(before.cluster.etcd.extraArgs["quota-backend-bytes"], "4294967296");
-        assert.strictEqual(before.machine.install.disk, "/dev/vda");
+        assert.strictEqual(found.cluster.clusterName, "lab");
+        assert.strictEqual(found.cluster.etcd.extraArgs["quota-backend-bytes"], "4294967296");
+        assert.strictEqual(found.machine.install.disk, "/dev/vda");
         assert.strictEqual((await kubeRequest(kubeFrom(kubeconfig), "GET", "/readyz")).status, 200);
         assert.match(fs.readFileSync(machineConfig, "utf8"), /ENC\[AES256_GCM,/, "the config is in the repository only encrypted");
         const state = JSON.parse(npm("pulumi", "stack", "export", "--stack", "lab").stdout) as { deployment: { resources?: unknown[] } };
@@ -149,7 +149,7 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
             report.datasets.includes("adopt default/smb-share: set org.homelab-iac:managed-by=homelab/lab (is unset)"),
             report.datasets.join("\n"),
         );
-        assert.deepStrictEqual(liveConfig(talosconfig), before, "the node is untouched");
+        assert.deepStrictEqual(liveConfig(talosconfig), found, "the node is untouched");
         assert.strictEqual(fs.readFileSync(labFile, "utf8"), labFileBefore, "the stack file is untouched");
     });
 
@@ -171,10 +171,10 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
 
         const after = liveConfig(talosconfig); // the owner's talosconfig: the same CA
         assert.strictEqual((await kubeRequest(kubeFrom(kubeconfig), "GET", "/readyz")).status, 200, "the owner's kubeconfig still works");
-        assert.strictEqual(after.cluster.clusterName, before.cluster.clusterName);
-        assert.deepStrictEqual(after.machine.network, before.machine.network);
+        assert.strictEqual(after.cluster.clusterName, found.cluster.clusterName);
+        assert.deepStrictEqual(after.machine.network, found.machine.network);
         assert.strictEqual(after.cluster.etcd.extraArgs["quota-backend-bytes"], "4294967296");
-        assert.strictEqual(after.cluster.ca.crt, before.cluster.ca.crt);
+        assert.strictEqual(after.cluster.ca.crt, found.cluster.ca.crt);
         assert.strictEqual(after.machine.kubelet.extraArgs["rotate-server-certificates"], "true", "what the stack adds is there");
         const asFound = JSON.parse(fs.readFileSync(path.join(owner, "as-found.json"), "utf8")) as { files: Record<string, string> };
         for (const [file, hash] of Object.entries(asFound.files)) {

@@ -79,7 +79,7 @@ function undeclared(given: unknown, declared: unknown, open: readonly string[], 
 /** The values the program gives each chart, per platform.charts key. */
 function programValues(s: StackSettings): Record<ChartKey, Record<string, unknown>[]> {
     return {
-        metallb: [v.metallbValues()],
+        metallb: [v.metallbValues(s.cluster)],
         traefik: [v.traefikValues(s.network)],
         certManager: [v.certManagerValues()],
         democraticCsi: (["iscsi", "nfs"] as const).map(p =>

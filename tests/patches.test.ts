@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import { metallbValues } from "../components/platform/values";
 import { homelabPatches, layeredPatches, renderPatches, rolloutOrder } from "../components/talos/patches";
 import { ClusterConfig, parseStackSettings } from "../stacks/config";
 import { clone, rawStackConfig } from "./stackfiles";
@@ -72,6 +73,21 @@ describe("Talos machine-config patches", () => {
             assert.ok(!has(patches, "allowSchedulingOnControlPlanes"), node.name);
             assert.strictEqual(has(patches, '"vip":{"ip":"127.0.10.9"}'), node.role === "controlplane", node.name);
         }
+    });
+
+    it("puts the VIP on the interface a node's own patches configure statically (a node taken over), else on DHCP", () => {
+        const cluster = labCluster(c => {
+            multiNode(c);
+            c.cluster.nodes[1].patches = [{ machine: { network: { interfaces: [{ interface: "eth0", addresses: ["192.168.2.20/24"] }] } } }];
+        });
+        const [, first, second] = cluster.nodes;
+        assert.ok(has(homelabPatches(cluster, first), '{"interface":"eth0","vip":{"ip":"127.0.10.9"}}'), "merged into eth0 by name");
+        assert.ok(has(homelabPatches(cluster, second), '{"deviceSelector":{"physical":true},"dhcp":true,"vip":{"ip":"127.0.10.9"}}'));
+    });
+
+    it("MetalLB announces from control planes only while there is no worker", () => {
+        assert.deepStrictEqual(metallbValues(labCluster()), { speaker: { ignoreExcludeLB: true } });
+        assert.deepStrictEqual(metallbValues(labCluster(multiNode)), { speaker: { ignoreExcludeLB: false } });
     });
 
     it("exposes etcd, controller-manager and scheduler metrics and etcd backup access on control planes only", () => {

@@ -2,13 +2,15 @@
 // ingress address from its pool as the one LoadBalancer of the homelab.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { NetworkConfig } from "../../stacks/config";
+import type { ClusterConfig, NetworkConfig } from "../../stacks/config";
 import { helmRelease, platformNamespace, ReleaseSettings } from "./helm";
 import * as v from "./values";
 
 export interface IngressArgs {
     /** The validated network section: MetalLB ranges, the ingress address. */
     readonly network: NetworkConfig;
+    /** The nodes (the single-node workarounds follow them). */
+    readonly cluster: ClusterConfig;
     readonly metallb: ReleaseSettings;
     readonly traefik: ReleaseSettings;
     readonly provider: k8s.Provider;
@@ -26,7 +28,7 @@ export class Ingress extends pulumi.ComponentResource {
 
         // The speaker answers ARP on the host network with NET_RAW: a privileged namespace.
         const metallbNs = platformNamespace(name, v.platformNamespaces.metallb, o, v.privilegedNamespaceLabels);
-        this.metallb = helmRelease(name, "metallb", args.metallb, metallbNs, v.metallbValues(), o);
+        this.metallb = helmRelease(name, "metallb", args.metallb, metallbNs, v.metallbValues(args.cluster), o);
         const pool = new k8s.apiextensions.CustomResource(
             `${name}-metallb-pool`,
             {

@@ -49,7 +49,11 @@ export class Platform extends pulumi.ComponentResource {
         const child = { parent: this };
         const chart = (piece: keyof StackConfig["platform"]["charts"]): ReleaseSettings => ({ chart: platform.charts[piece], helm: platform.helm });
 
-        this.ingress = new Ingress(name, { network: config.network, metallb: chart("metallb"), traefik: chart("traefik"), provider }, child);
+        this.ingress = new Ingress(
+            name,
+            { network: config.network, cluster: config.cluster, metallb: chart("metallb"), traefik: chart("traefik"), provider },
+            child,
+        );
         this.kubelets = new KubeletCertificates(name, { csrApprover: chart("csrApprover"), cluster: config.cluster, provider }, child);
         this.storage = new Storage(
             name,

@@ -27,12 +27,12 @@ export const privilegedNamespaceLabels = {
     "pod-security.kubernetes.io/warn": "privileged",
 };
 
-export function metallbValues(): Record<string, unknown> {
-    return {
-        // Talos labels control planes as excluded from external load balancers; on a cluster
-        // whose only node is a control plane the speaker must announce anyway.
-        speaker: { ignoreExcludeLB: true },
-    };
+export function metallbValues(cluster: ClusterConfig): Record<string, unknown> {
+    // Talos labels control planes as excluded from external load balancers; on a cluster with no
+    // worker the speaker must announce from a control plane anyway. With workers, the label
+    // holds again: this single-node workaround follows the node set.
+    const workers = cluster.nodes.some(n => n.role === "worker");
+    return { speaker: { ignoreExcludeLB: !workers } };
 }
 
 export function ipAddressPoolSpec(network: NetworkConfig): Record<string, unknown> {

@@ -50,8 +50,19 @@ export function homelabPatches(cluster: ClusterConfig, node: NodeConfig): TalosP
         });
         if (cluster.vip !== undefined) {
             // Several control planes share the API address; Talos moves the VIP to a healthy one.
+            // It goes on the interface the node's own patches configure (a static address, as a
+            // node taken over has), or on the physical interface by DHCP.
+            const named = staticInterface(node);
             patches.push({
-                machine: { network: { interfaces: [{ deviceSelector: { physical: true }, dhcp: true, vip: { ip: cluster.vip } }] } },
+                machine: {
+                    network: {
+                        interfaces: [
+                            named
+                                ? { interface: named, vip: { ip: cluster.vip } }
+                                : { deviceSelector: { physical: true }, dhcp: true, vip: { ip: cluster.vip } },
+                        ],
+                    },
+                },
             });
         }
     }
@@ -69,6 +80,16 @@ export function homelabPatches(cluster: ClusterConfig, node: NodeConfig): TalosP
         }
     }
     return patches;
+}
+
+/** The first interface a node's own patches name, if any (Talos merges interfaces by name). */
+export function staticInterface(node: NodeConfig): string | undefined {
+    for (const patch of node.patches) {
+        const interfaces = ((patch.machine as TalosPatch | undefined)?.network as TalosPatch | undefined)?.interfaces;
+        const name = Array.isArray(interfaces) ? (interfaces[0] as TalosPatch | undefined)?.interface : undefined;
+        if (typeof name === "string") return name;
+    }
+    return undefined;
 }
 
 /** All patches for a node, in the order Talos applies them: homelab, cluster, role, node. */
