@@ -4,12 +4,14 @@
 import { PolicyPack, ResourceValidationArgs } from "@pulumi/policy";
 import { keepSecretsVisible, readInputs } from "./inputs";
 import {
+    dataRetained,
     datasetsProtected,
     defaultSettings,
     hostPathsForStorageOnly,
     loadBalancersAtIngress,
     noPlaintextSecrets,
     pinnedVersions,
+    platformNamespacesOnly,
     PolicySettings,
     remoteCommandsPortable,
     ResourceView,
@@ -32,6 +34,7 @@ const settingsSchema = {
         ingressNamespace: { type: "string" as const, default: defaultSettings.ingressNamespace },
         storageNamespaces: { type: "array" as const, items: { type: "string" as const }, default: defaultSettings.storageNamespaces },
         destroyableDatasets: { type: "array" as const, items: { type: "string" as const }, default: defaultSettings.destroyableDatasets },
+        platformNamespaces: { type: "array" as const, items: { type: "string" as const }, default: defaultSettings.platformNamespaces },
     },
 };
 
@@ -54,6 +57,17 @@ new PolicyPack("homelab", {
             description: "No managed ZFS dataset can be destroyed by `pulumi destroy` or by leaving config, unless explicitly allowed.",
             configSchema: settingsSchema,
             validateResource: validate(datasetsProtected),
+        },
+        {
+            name: "platform-namespaces-only",
+            description: "The stack manages the platform's namespaces only; ArgoCD owns the workloads everywhere else.",
+            configSchema: settingsSchema,
+            validateResource: validate(platformNamespacesOnly),
+        },
+        {
+            name: "data-retained",
+            description: "Objects that hold or describe data (namespaces, volumes, StorageClasses, CRDs) are kept on delete.",
+            validateResource: validate(dataRetained),
         },
         {
             name: "remote-commands-portable",

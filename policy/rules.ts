@@ -16,6 +16,9 @@ export interface ResourceView {
 }
 
 export interface PolicySettings {
+    /** The namespaces the stack owns (the platform's, and kube-system for the etcd backup job):
+     * everything else in the cluster is ArgoCD's. */
+    readonly platformNamespaces: readonly string[];
     /** The only namespace whose Services may be of type LoadBalancer (the ingress). */
     readonly ingressNamespace: string;
     /** Namespaces of the storage driver, the only workloads that may mount host paths. */
@@ -26,6 +29,16 @@ export interface PolicySettings {
 }
 
 export const defaultSettings: PolicySettings = {
+    platformNamespaces: [
+        "metallb-system",
+        "traefik",
+        "cert-manager",
+        "democratic-csi",
+        "monitoring",
+        "argocd",
+        "kubelet-csr-approver",
+        "kube-system",
+    ],
     ingressNamespace: "traefik",
     storageNamespaces: ["democratic-csi"],
     destroyableDatasets: [],
@@ -168,6 +181,46 @@ export function remoteCommandsPortable(r: ResourceView): string[] {
         );
     }
     return found;
+}
+
+// --- the stack owns the platform, ArgoCD the workloads ------------------------------------------
+// Two controllers reconciling one object fight forever; the boundary is the namespace. The stack
+// manages only what lives in the platform's namespaces (and cluster-wide objects); ArgoCD, held
+// there by its projects, deploys everything else.
+
+export function platformNamespacesOnly(r: ResourceView, settings: PolicySettings): string[] {
+    if (!r.type.startsWith("kubernetes:") || r.type.startsWith("kubernetes:core/v1:Namespace")) return [];
+    const namespace = r.type === helmRelease ? r.props.namespace : (r.props.metadata as Record<string, unknown> | undefined)?.namespace;
+    if (typeof namespace !== "string") return []; // cluster-scoped, or not known yet
+    if (settings.platformNamespaces.includes(namespace)) return [];
+    return [
+        `${r.name} is in namespace ${namespace}, which is not the platform's (${settings.platformNamespaces.join(", ")}): ` +
+            "ArgoCD owns what runs there; manage it through the GitOps repository",
+    ];
+}
+
+// --- nothing with data deleted by the stack ---------------------------------------------------
+// A namespace takes its volumes' claims with it, an uninstalled chart its volumes, StorageClasses
+// and CRDs (and every object of those kinds). The program keeps them on delete (stacks/retain.ts)
+// and marks each such object; a policy cannot see retainOnDelete, so it checks the mark.
+
+const retainedKinds = new Set([
+    "kubernetes:core/v1:Namespace",
+    "kubernetes:core/v1:PersistentVolume",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:storage.k8s.io/v1:StorageClass",
+    "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+]);
+
+export function dataRetained(r: ResourceView): string[] {
+    if (!retainedKinds.has(r.type)) return [];
+    const metadata = r.props.metadata as Record<string, unknown> | undefined;
+    if (metadata === (unknownInput as unknown)) return [];
+    const annotations = metadata?.annotations as Record<string, unknown> | undefined;
+    if (annotations?.["homelab.dev/retained-on-delete"] === "true") return [];
+    return [
+        `${r.name} (${r.type.split(":").pop()}) would be deleted with its data by pulumi destroy: create it through the program's retained components (stacks/retain.ts)`,
+    ];
 }
 
 // --- LoadBalancer Services only at the ingress -------------------------------------------------

@@ -205,6 +205,25 @@ export const networkSchema = z
     })
     .strict();
 
+/** A democratic-csi driver's CSI driver name and StorageClass. */
+function csiNamesSchema(driverName: string, storageClass: string) {
+    return z
+        .object({
+            csiDriverName: z
+                .string()
+                .regex(/^[a-z0-9.-]+$/, { message: "is not a CSI driver name such as org.democratic-csi.iscsi" })
+                .default(driverName),
+            storageClass: z
+                .string()
+                .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, { message: "is not a StorageClass name" })
+                .default(storageClass),
+            reclaimPolicy: z.enum(["Delete", "Retain"]).default("Delete"),
+            defaultClass: z.boolean().optional(),
+        })
+        .strict()
+        .default({});
+}
+
 const chartSchema = z
     .object({
         repo: z.string().regex(/^(https?|oci):\/\/\S+$/, { message: "is not a chart repository URL" }),
@@ -252,6 +271,9 @@ export const platformSchema = z
                 targetRevision: z.string().min(1).default("HEAD"),
                 /** User name for HTTPS repository credentials (the token is the secret homelab:gitToken). */
                 username: z.string().optional(),
+                /** Files under `path` the root Application never applies (globs): SOPS files, and the
+                 * platform's own Applications, which belong to this stack. */
+                exclude: z.array(z.string().min(1)).default(["*.sops.yaml"]),
             })
             .strict(),
         /** Where Alertmanager sends alerts. The receiver's credential (Discord or Slack webhook URL,
@@ -281,11 +303,16 @@ export const platformSchema = z
                 image: z.string().regex(/^[a-z0-9./-]+(:v?\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})$/, {
                     message: "is not an image pinned to a release tag (v1.9.3) or a digest (@sha256:...)",
                 }),
+                /** The names each driver's volumes already carry: a different CSI driver name orphans every
+                 * existing volume, and a StorageClass's parameters cannot change in place. */
+                iscsi: csiNamesSchema("org.democratic-csi.iscsi", "truenas-iscsi"),
+                nfs: csiNamesSchema("org.democratic-csi.nfs", "truenas-nfs"),
             })
             .strict(),
         grafana: z
             .object({
-                storageClass: z.enum(["truenas-iscsi", "truenas-nfs"]).default("truenas-iscsi"),
+                /** One of the StorageClasses democratic-csi makes (democraticCsi.{iscsi,nfs}.storageClass). */
+                storageClass: z.string().default("truenas-iscsi"),
                 storageSize: z
                     .string()
                     .regex(/^\d+(Mi|Gi|Ti)$/, { message: "is not a Kubernetes quantity such as 10Gi" })
@@ -517,6 +544,19 @@ export function crossKeyProblems(s: StackSettings): string[] {
                 problems.push(`${ns}:nas.etcdBackups.dataset: "${backups}" is inside ${key} "${name}", which democratic-csi manages`);
             }
         }
+    }
+    const csi = s.platform.democraticCsi;
+    if (csi.iscsi.storageClass === csi.nfs.storageClass) {
+        problems.push(`${ns}:platform.democraticCsi.nfs.storageClass: "${csi.nfs.storageClass}" is already the iSCSI driver's StorageClass`);
+    }
+    if (csi.iscsi.csiDriverName === csi.nfs.csiDriverName) {
+        problems.push(`${ns}:platform.democraticCsi.nfs.csiDriverName: "${csi.nfs.csiDriverName}" is already the iSCSI driver's name`);
+    }
+    if (![csi.iscsi.storageClass, csi.nfs.storageClass].includes(s.platform.grafana.storageClass)) {
+        problems.push(
+            `${ns}:platform.grafana.storageClass: "${s.platform.grafana.storageClass}" is not a StorageClass democratic-csi makes ` +
+                `(${csi.iscsi.storageClass}, ${csi.nfs.storageClass})`,
+        );
     }
     const alerting = s.platform.alerting;
     if (alerting.receiver === "email" && alerting.email === undefined) {

@@ -10,6 +10,7 @@ import { NasDatasets } from "../components/nas/datasets";
 import { Platform } from "../components/platform/platform";
 import { TalosCluster } from "../components/talos/cluster";
 import type { StackConfig } from "./config";
+import { retainData } from "./retain";
 
 export interface Homelab {
     readonly talos: TalosCluster;
@@ -22,6 +23,8 @@ export interface Homelab {
 }
 
 export function defineHomelab(config: StackConfig): Homelab {
+    // Every Kubernetes object that holds data, below these components, is kept on delete.
+    const retained = { transformations: [retainData] };
     const commandProvider = new command.Provider("command", {});
     const talosProvider = new talos.Provider("talos", {});
     const cluster = new TalosCluster(config.cluster.name, {
@@ -52,27 +55,35 @@ export function defineHomelab(config: StackConfig): Homelab {
     // same from a laptop); waits for the backup dataset.
     const backups = config.nas.etcdBackups;
     if (backups !== undefined) {
-        new EtcdBackupJob("etcd-backup", {
-            schedule: backups.schedule,
-            node: config.cluster.nodes.find(n => n.role === "controlplane")!.address,
-            talosVersion: config.cluster.talosVersion,
-            storeImage: backups.storeImage,
-            nas: config.nas,
-            store: { sudo: config.nas.sudo, zfsPath: config.nas.zfsPath, dataset: backups.dataset },
-            retention: backups.retention,
-            nasPrivateKey: config.secrets.nasSshPrivateKey,
-            dataset: nas.datasets[backups.dataset],
-            provider: kubernetes,
-        });
+        new EtcdBackupJob(
+            "etcd-backup",
+            {
+                schedule: backups.schedule,
+                node: config.cluster.nodes.find(n => n.role === "controlplane")!.address,
+                talosVersion: config.cluster.talosVersion,
+                storeImage: backups.storeImage,
+                nas: config.nas,
+                store: { sudo: config.nas.sudo, zfsPath: config.nas.zfsPath, dataset: backups.dataset },
+                retention: backups.retention,
+                nasPrivateKey: config.secrets.nasSshPrivateKey,
+                dataset: nas.datasets[backups.dataset],
+                provider: kubernetes,
+            },
+            retained,
+        );
     }
 
-    const platform = new Platform("platform", {
-        config,
-        csiDatasets: nas.csi,
-        kubernetes,
-        random: new random.Provider("random", {}),
-        command: commandProvider,
-    });
+    const platform = new Platform(
+        "platform",
+        {
+            config,
+            csiDatasets: nas.csi,
+            kubernetes,
+            random: new random.Provider("random", {}),
+            command: commandProvider,
+        },
+        retained,
+    );
 
     return {
         talos: cluster,

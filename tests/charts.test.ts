@@ -83,7 +83,7 @@ function programValues(s: StackSettings): Record<ChartKey, Record<string, unknow
         traefik: [v.traefikValues(s.network)],
         certManager: [v.certManagerValues()],
         democraticCsi: (["iscsi", "nfs"] as const).map(p =>
-            v.democraticCsiValues(p, `democratic-csi-${p}-driver-config`, s.platform.democraticCsi.image),
+            v.democraticCsiValues(p, `democratic-csi-${p}-driver-config`, s.platform.democraticCsi.image, s.platform.democraticCsi[p]),
         ),
         kubePrometheusStack: [
             v.monitoringValues(s.cluster, s.platform, { adminSecret: "grafana-admin", storageClass: s.platform.grafana.storageClass }),

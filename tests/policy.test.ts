@@ -7,6 +7,7 @@ import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
 import {
+    dataRetained,
     datasetsProtected,
     defaultSettings,
     hostPathsForStorageOnly,
@@ -14,10 +15,12 @@ import {
     loadBalancersAtIngress,
     noPlaintextSecrets,
     pinnedVersions,
+    platformNamespacesOnly,
     remoteCommandsPortable,
     ResourceView,
     unknownInput,
 } from "../policy/rules";
+import { platformNamespaces } from "../components/platform/values";
 import { root } from "./stackfiles";
 
 const view = (type: string, props: Record<string, unknown>, secret: string[] = [], urn = `urn:pulumi:s::homelab::${type}::r`): ResourceView => ({
@@ -134,6 +137,32 @@ describe("policy rules", () => {
             [],
             "local commands get a real environment",
         );
+    });
+
+    it("platform-namespaces-only: the stack stays out of ArgoCD's namespaces", () => {
+        const secret = (namespace: unknown) => view("kubernetes:core/v1:Secret", { metadata: { namespace } });
+        assert.deepStrictEqual(platformNamespacesOnly(secret("monitoring"), defaultSettings), []);
+        assert.deepStrictEqual(platformNamespacesOnly(secret("kube-system"), defaultSettings), [], "the etcd backup job");
+        assert.match(
+            platformNamespacesOnly(secret("apps"), defaultSettings)[0],
+            /r is in namespace apps, which is not the platform's .*ArgoCD owns what runs there/,
+        );
+        assert.strictEqual(platformNamespacesOnly(release({ namespace: "apps" }), defaultSettings).length, 1);
+        assert.deepStrictEqual(
+            platformNamespacesOnly(view("kubernetes:storage.k8s.io/v1:StorageClass", { metadata: {} }), defaultSettings),
+            [],
+            "cluster-wide",
+        );
+        assert.deepStrictEqual(platformNamespacesOnly(secret(unknownInput), defaultSettings), []);
+        // The policy's own list is the program's: one source, checked.
+        assert.deepStrictEqual([...defaultSettings.platformNamespaces].sort(), [...Object.values(platformNamespaces), "kube-system"].sort());
+    });
+
+    it("data-retained: namespaces, volumes, StorageClasses and CRDs carry the mark of the retaining transformation", () => {
+        const ns = (annotations?: Record<string, string>) => view("kubernetes:core/v1:Namespace", { metadata: { name: "monitoring", annotations } });
+        assert.match(dataRetained(ns())[0], /r \(Namespace\) would be deleted with its data by pulumi destroy/);
+        assert.deepStrictEqual(dataRetained(ns({ "homelab.dev/retained-on-delete": "true" })), []);
+        assert.deepStrictEqual(dataRetained(view("kubernetes:core/v1:ConfigMap", { metadata: {} })), [], "a ConfigMap holds no data of its own");
     });
 
     it("loadbalancer-only-at-ingress: Services and Helm values", () => {

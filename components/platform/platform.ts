@@ -60,6 +60,7 @@ export class Platform extends pulumi.ComponentResource {
             {
                 democraticCsi: chart("democraticCsi"),
                 image: platform.democraticCsi.image,
+                names: { iscsi: platform.democraticCsi.iscsi, nfs: platform.democraticCsi.nfs },
                 nas: config.nas,
                 datasets: args.csiDatasets,
                 nasSshPrivateKey: config.secrets.nasSshPrivateKey,
@@ -74,7 +75,8 @@ export class Platform extends pulumi.ComponentResource {
                 kubePrometheusStack: chart("kubePrometheusStack"),
                 cluster: config.cluster,
                 platform,
-                grafanaStorageClass: this.storage.storageClasses[platform.grafana.storageClass === "truenas-nfs" ? "nfs" : "iscsi"],
+                grafanaStorageClass:
+                    this.storage.storageClasses[platform.grafana.storageClass === platform.democraticCsi.nfs.storageClass ? "nfs" : "iscsi"],
                 alertingSecret: config.secrets.alertingSecret,
                 random: args.random,
                 provider,

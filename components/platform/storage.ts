@@ -12,6 +12,8 @@ export interface StorageArgs {
     readonly democraticCsi: ReleaseSettings;
     /** The driver image, pinned (the chart's default is `latest`). */
     readonly image: PlatformConfig["democraticCsi"]["image"];
+    /** Each driver's CSI name and StorageClass, as the cluster's volumes already know them. */
+    readonly names: Readonly<Record<v.CsiProtocol, v.CsiNames>>;
     readonly nas: NasConfig;
     /** The datasets democratic-csi provisions under (the drivers wait until they exist). */
     readonly datasets: CsiDatasets;
@@ -66,12 +68,12 @@ export class Storage extends pulumi.ComponentResource {
                 `democratic-csi-${protocol}`,
                 args.democraticCsi,
                 namespace,
-                secret.metadata.name.apply(secretName => v.democraticCsiValues(protocol, secretName, args.image)),
+                secret.metadata.name.apply(secretName => v.democraticCsiValues(protocol, secretName, args.image, args.names[protocol])),
                 o,
             );
         };
         this.drivers = { iscsi: driver("iscsi"), nfs: driver("nfs") };
-        const classOf = (protocol: v.CsiProtocol) => this.drivers[protocol].status.apply(() => v.csiDrivers[protocol].storageClass);
+        const classOf = (protocol: v.CsiProtocol) => this.drivers[protocol].status.apply(() => args.names[protocol].storageClass);
         this.storageClasses = { iscsi: classOf("iscsi"), nfs: classOf("nfs") };
         this.registerOutputs({ drivers: this.drivers, storageClasses: this.storageClasses });
     }

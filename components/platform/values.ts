@@ -103,10 +103,13 @@ export type CsiProtocol = "iscsi" | "nfs";
 /** The democratic-csi SSH drivers, as the homelab runs them (its notes: the API drivers are
  * experimental). Both still ask TrueNAS's API whether it is SCALE for NFS shares, and releases up
  * to v1.9.4 misread 25.04 (see stacks/provenance.ts). */
-export const csiDrivers: Readonly<Record<CsiProtocol, { driver: string; csiName: string; storageClass: string; fsType: string }>> = {
-    iscsi: { driver: "freenas-iscsi", csiName: "org.democratic-csi.iscsi", storageClass: "truenas-iscsi", fsType: "ext4" },
-    nfs: { driver: "freenas-nfs", csiName: "org.democratic-csi.nfs", storageClass: "truenas-nfs", fsType: "nfs" },
+export const csiDrivers: Readonly<Record<CsiProtocol, { driver: string; fsType: string }>> = {
+    iscsi: { driver: "freenas-iscsi", fsType: "ext4" },
+    nfs: { driver: "freenas-nfs", fsType: "nfs" },
 };
+
+/** A driver's names as the stack's config carries them (the ones its volumes already have). */
+export type CsiNames = PlatformConfig["democraticCsi"]["iscsi"];
 
 export interface DriverConfigInputs {
     readonly protocol: CsiProtocol;
@@ -182,18 +185,18 @@ export function chartImage(reference: string): { registry: string; tag: string }
 }
 
 /** Chart values of one democratic-csi install, with the Talos-specific node settings. */
-export function democraticCsiValues(protocol: CsiProtocol, configSecret: string, image: string): Record<string, unknown> {
+export function democraticCsiValues(protocol: CsiProtocol, configSecret: string, image: string, names: CsiNames): Record<string, unknown> {
     const d = csiDrivers[protocol];
     const driverImage = chartImage(image);
     return {
-        csiDriver: { name: d.csiName },
+        csiDriver: { name: names.csiDriverName },
         // The chart decides mounts from driver.config.driver; the config itself is a Secret.
         driver: { existingConfigSecret: configSecret, config: { driver: d.driver } },
         storageClasses: [
             {
-                name: d.storageClass,
-                defaultClass: protocol === "iscsi",
-                reclaimPolicy: "Delete",
+                name: names.storageClass,
+                defaultClass: names.defaultClass ?? protocol === "iscsi",
+                reclaimPolicy: names.reclaimPolicy,
                 volumeBindingMode: "Immediate",
                 allowVolumeExpansion: true,
                 parameters: { fsType: d.fsType },
