@@ -273,7 +273,14 @@ export const platformSchema = z
                 username: z.string().optional(),
                 /** Files under `path` the root Application never applies (globs): SOPS files, and the
                  * platform's own Applications, which belong to this stack. */
-                exclude: z.array(z.string().min(1)).default(["*.sops.yaml"]),
+                exclude: z
+                    .array(
+                        z
+                            .string()
+                            .min(1)
+                            .regex(/^[^{},]+$/, { message: "is one glob: braces and commas are how the globs are joined" }),
+                    )
+                    .default(["*.sops.yaml"]),
             })
             .strict(),
         /** Where Alertmanager sends alerts. The receiver's credential (Discord or Slack webhook URL,

@@ -32,8 +32,9 @@ for (const stack of ["homelab", "lab"]) {
             });
         }
 
-        it("AppProjects workloads and apps-of-apps", () => {
+        it("AppProjects workloads, apps-of-apps and the locked default", () => {
             for (const [name, spec] of [
+                ["default", v.lockedDefaultProjectSpec()],
                 ["workloads", v.workloadsProjectSpec(s.platform.argocd.repoURL)],
                 ["apps-of-apps", v.appsOfAppsProjectSpec(s.platform.argocd.repoURL)],
             ] as const) {
@@ -48,6 +49,7 @@ for (const stack of ["homelab", "lab"]) {
             });
             app.validate();
             assert.strictEqual(app.spec.source.path, s.platform.argocd.path);
+            assert.strictEqual(app.spec.source.directory.exclude, v.directoryExclude(s.platform.argocd.exclude));
         });
 
         it("a schema violation is caught (the check can fail)", () => {

@@ -78,7 +78,8 @@ const intendedGraph: Record<string, string[]> = {
     "platform-argocd-repo": ["platform-ns-argocd"],
     "platform-argocd-workloads": ["platform-argo-cd", "platform-ns-argocd"],
     "platform-argocd-apps-of-apps": ["platform-argo-cd", "platform-ns-argocd"],
-    "platform-argocd-root": ["platform-argo-cd", "platform-argocd-apps-of-apps", "platform-ns-argocd"],
+    "platform-argocd-default": ["platform-argo-cd", "platform-ns-argocd"],
+    "platform-argocd-root": ["platform-argo-cd", "platform-argocd-apps-of-apps", "platform-argocd-default", "platform-ns-argocd"],
     "platform-dashboard-homelab-etcd": ["platform-ns-monitoring"],
     // The backup job waits for its dataset; its pod needs the Talos account, the key and the script.
     "etcd-backup-talos-account": [],

@@ -39,7 +39,7 @@ describe("the homelab program (under mocks)", () => {
         const expected: Record<string, number> = {
             "command:local:Command": 2,
             "command:remote:Command": 6,
-            "kubernetes:argoproj.io/v1alpha1:AppProject": 2,
+            "kubernetes:argoproj.io/v1alpha1:AppProject": 3,
             "kubernetes:argoproj.io/v1alpha1:Application": 1,
             "kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
             "kubernetes:batch/v1:CronJob": 1,

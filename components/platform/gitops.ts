@@ -1,6 +1,7 @@
 // GitOps: ArgoCD with a generated admin password, the GitOps repository's credentials, and the
 // root Application (app of apps) in a project that may only create Applications; workloads live
-// in a project that may not touch the platform's namespaces.
+// in a project that may not touch the platform's namespaces, and ArgoCD's `default` project is
+// locked so no child can escape to it.
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -81,6 +82,9 @@ export class GitOps extends pulumi.ComponentResource {
                 { ...o, dependsOn: [this.argocd] },
             );
         project("argocd-workloads", "workloads", v.workloadsProjectSpec(settings.repoURL));
+        // ArgoCD makes `default` when it is missing and never resets it; written here (an upsert
+        // when it exists) it is locked before the root app makes its first child.
+        const lockedDefault = project("argocd-default", "default", v.lockedDefaultProjectSpec());
         const rootProject = project("argocd-apps-of-apps", "apps-of-apps", v.appsOfAppsProjectSpec(settings.repoURL));
         const root = new k8s.apiextensions.CustomResource(
             `${name}-argocd-root`,
@@ -90,7 +94,7 @@ export class GitOps extends pulumi.ComponentResource {
                 metadata: { name: "root", namespace: namespace.metadata.name },
                 spec: rootProject.metadata.name.apply(p => v.rootApplicationSpec(settings, p)),
             },
-            { ...o, dependsOn: [this.argocd] },
+            { ...o, dependsOn: [this.argocd, lockedDefault] },
         );
         this.rootApplication = root.metadata.name;
         this.adminPassword = pulumi.secret(password.result);

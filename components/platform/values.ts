@@ -366,11 +366,39 @@ export function appsOfAppsProjectSpec(repoURL: string): Record<string, unknown> 
     };
 }
 
-/** The root Application (app of apps): every child Application lives under the configured path. */
+/** ArgoCD's own `default` project, locked: an Application that names it (or names no project)
+ * may deploy nothing, so every child of the root app has to pick `workloads`, whose rules keep it
+ * out of the platform's namespaces. */
+export function lockedDefaultProjectSpec(): Record<string, unknown> {
+    return {
+        description: "Locked by the platform stack: use the workloads project.",
+        sourceRepos: [],
+        destinations: [],
+        clusterResourceWhitelist: [],
+        namespaceResourceWhitelist: [],
+    };
+}
+
+/** `directory.exclude` for the given globs. ArgoCD matches one pattern (gobwas/glob, no path
+ * separators, so `*` crosses directories) against each file's path under the source path;
+ * several become one brace alternative. */
+export function directoryExclude(globs: readonly string[]): string | undefined {
+    if (globs.length === 0) return undefined;
+    return globs.length === 1 ? globs[0] : `{${globs.join(",")}}`;
+}
+
+/** The root Application (app of apps): every child Application lives under the configured path;
+ * the excluded files (SOPS files, the platform's own Applications) are never applied. */
 export function rootApplicationSpec(argocd: PlatformConfig["argocd"], project: string): Record<string, unknown> {
+    const exclude = directoryExclude(argocd.exclude);
     return {
         project,
-        source: { repoURL: argocd.repoURL, path: argocd.path, targetRevision: argocd.targetRevision, directory: { recurse: true } },
+        source: {
+            repoURL: argocd.repoURL,
+            path: argocd.path,
+            targetRevision: argocd.targetRevision,
+            directory: { recurse: true, ...(exclude ? { exclude } : {}) },
+        },
         destination: { server: "https://kubernetes.default.svc", namespace: platformNamespaces.argocd },
         syncPolicy: { automated: { prune: true, selfHeal: true } },
     };
