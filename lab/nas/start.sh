@@ -56,6 +56,15 @@ for b in zfs zpool; do [[ -e /usr/sbin/$b ]] || ln -s "/sbin/$b" "/usr/sbin/$b";
 # reuse one that is already running and remember that it is not ours, so stop.sh leaves it.
 if ! alive "$RUN/zfs-fuse.pid"; then
   rm -f "$RUN/zfs-fuse.pid"
+  # A daemon whose lab checkout was deleted has nobody left to stop it, and its pools' files are
+  # gone: stop it (it shuts down in seconds) rather than reuse it.
+  for pid in $(pidof zfs-fuse || true); do
+    if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *" (deleted)" ]]; then
+      echo "[nas] stopping zfs-fuse $pid, left behind by a deleted checkout"
+      kill "$pid" 2>/dev/null || true
+      wait_for 100 eval "! kill -0 $pid 2>/dev/null" || { echo "[nas] zfs-fuse $pid does not stop"; exit 1; }
+    fi
+  done
   if pidof zfs-fuse >/dev/null; then
     touch "$RUN/zfs-fuse.external"
   else
@@ -75,7 +84,15 @@ if ! alive "$RUN/zfs-fuse.pid"; then
   fi
 fi
 # The socket appears before the daemon answers; `zpool list` succeeds once it does.
-wait_for 100 eval 'zpool list -H >/dev/null 2>&1' || { echo "[nas] zfs-fuse does not answer; see $LOGS/zfs-fuse.log"; exit 1; }
+if ! wait_for 100 eval 'zpool list -H >/dev/null 2>&1'; then
+  if [[ -e "$RUN/zfs-fuse.external" ]]; then
+    pid="$(pidof zfs-fuse || true)"
+    echo "[nas] zfs-fuse $pid does not answer; it belongs to the lab in $(readlink "/proc/${pid%% *}/cwd" 2>/dev/null || echo '?'): stop that lab first"
+  else
+    echo "[nas] zfs-fuse does not answer; see $LOGS/zfs-fuse.log"
+  fi
+  exit 1
+fi
 
 # --- the pool: a 512 MiB file, mounted under the lab dir (TrueNAS would use /mnt/<pool>) ---
 # zfs-fuse re-imports every pool in its cache when it starts, so another clone's lab pool can be
