@@ -41,23 +41,39 @@ function withClusterVersion(talosVersion: string): string {
 const kubeGet = (kubeconfig: string, urlPath: string) => kubeRequest(kubeFrom(kubeconfig), "GET", urlPath);
 const names = itemNames;
 
-describe("the lab, end to end @engine @lab", function () {
+const labFile = path.join(root, "Pulumi.lab.yaml");
+const labFileBefore = fs.readFileSync(labFile, "utf8");
+
+/** The stack's kubeconfig output, once the lab is deployed. */
+let deployedKubeconfig: string | undefined;
+function readKubeconfig(): string {
+    const out = pulumiLab("stack", "output", "kubeconfig", "--show-secrets");
+    assert.strictEqual(out.status, 0, out.out);
+    return out.out.trim();
+}
+
+/** A deployed lab for the scenarios that start from one, so each runs alone (`--grep`): the first
+ * call in a run deploys with `npm run lab`, which starts what is down and is a no-op `up` on a
+ * lab already deployed. */
+function deployedLab(): string {
+    if (deployedKubeconfig === undefined) {
+        const r = npm("lab");
+        assert.strictEqual(r.status, 0, r.out.slice(-4000));
+        deployedKubeconfig = readKubeconfig();
+    }
+    return deployedKubeconfig;
+}
+
+describe("the lab from scratch @engine @lab", function () {
     this.timeout(900_000);
     let kubeconfig = "";
-    const labFile = path.join(root, "Pulumi.lab.yaml");
-    let labFileBefore = "";
 
     before(() => {
-        labFileBefore = fs.readFileSync(labFile, "utf8");
+        deployedKubeconfig = undefined;
         // A fresh lab: no node config, no pool, no stack state.
         sh("bash", ["lab/down.sh"]);
         fs.rmSync(lab, { recursive: true, force: true });
         pulumiLab("stack", "rm", "--force", "--yes", "--preserve-config");
-    });
-
-    after(() => {
-        // The lab keeps running for whoever looks next; its keys stay in the stack file.
-        assert.ok(fs.existsSync(labFile));
     });
 
     it("adopts a dataset that exists before the first up, keeping its data", () => {
@@ -71,9 +87,7 @@ describe("the lab, end to end @engine @lab", function () {
         const r = npm("lab");
         assert.strictEqual(r.status, 0, r.out.slice(-4000));
         assert.match(r.out, /\+ \d+ created/);
-        const out = pulumiLab("stack", "output", "kubeconfig", "--show-secrets");
-        assert.strictEqual(out.status, 0, out.out);
-        kubeconfig = out.out.trim();
+        kubeconfig = deployedKubeconfig = readKubeconfig();
     });
 
     it("serves the configured Kubernetes version with the kubeconfig output, and is ready", async () => {
@@ -129,6 +143,13 @@ describe("the lab, end to end @engine @lab", function () {
         );
         const mount = zfs("get", "-H", "-o", "value", "mountpoint", "default/smb-share");
         assert.strictEqual(fs.readFileSync(path.join(mount, "family-photos.txt"), "utf8"), "precious\n");
+    });
+});
+
+describe("a deployed lab @engine @lab", function () {
+    this.timeout(900_000);
+    before(() => {
+        deployedLab();
     });
 
     it("a second `npm run lab` changes nothing and opens no SSH session; preview expects no changes", () => {
@@ -318,17 +339,45 @@ describe("the lab, end to end @engine @lab", function () {
         assert.match(up.out, /\.cluster\.discovery should be enabled when \.machine\.network\.kubespan is enabled/);
         assert.strictEqual(pulumiLab("preview", "--expect-no-changes").status, 0, "the failed change left the stack as it was");
     });
+});
 
-    it("keeps every dataset and its data through `pulumi destroy`", () => {
+describe("destroying the lab stack @engine @lab", function () {
+    this.timeout(900_000);
+    let kubeconfig = "";
+    before(() => {
+        kubeconfig = deployedLab();
+    });
+
+    it("keeps every dataset and its data, and every namespace holding a claim, through `pulumi destroy`", async () => {
         const mount = zfs("get", "-H", "-o", "value", "mountpoint", "default/k8s-pv/iscsi");
         fs.writeFileSync(path.join(mount, "volume.img"), "blocks\n");
+        // A claim in a namespace the stack made, as Grafana's or a workload's would be.
+        const kube = kubeFrom(kubeconfig);
+        const claim = {
+            apiVersion: "v1",
+            kind: "PersistentVolumeClaim",
+            metadata: { name: "keep-me" },
+            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } }, storageClassName: "truenas-iscsi" },
+        };
+        const made = await kubeRequest(kube, "POST", "/api/v1/namespaces/monitoring/persistentvolumeclaims", claim);
+        assert.ok([201, 409].includes(made.status), made.body);
+
         const d = pulumiLab("destroy", "--yes");
         assert.strictEqual(d.status, 0, d.out.slice(-3000));
         assert.strictEqual(fs.readFileSync(path.join(mount, "volume.img"), "utf8"), "blocks\n");
         assert.strictEqual(zfs("list", "-H", "-o", "name", "-r", "default").split("\n").length, 7);
+        // Positive control: destroy did delete what holds no data (the root Application).
+        assert.strictEqual((await kubeGet(kubeconfig, "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root")).status, 404);
+        const namespace = await kubeGet(kubeconfig, "/api/v1/namespaces/monitoring");
+        assert.strictEqual(namespace.status, 200, namespace.body);
+        assert.strictEqual(JSON.parse(namespace.body).status.phase, "Active", "the namespace is not being deleted");
+        assert.strictEqual((await kubeGet(kubeconfig, "/api/v1/namespaces/monitoring/persistentvolumeclaims/keep-me")).status, 200);
+        assert.deepStrictEqual(names((await kubeGet(kubeconfig, "/apis/storage.k8s.io/v1/storageclasses")).body), ["truenas-iscsi", "truenas-nfs"]);
+
         // The node keeps the destroyed cluster's identity, as a real one would until reset: reset
         // the lab so the next `npm run lab` starts from a bare node again.
         sh("bash", ["lab/down.sh"]);
         fs.rmSync(path.join(lab, "talos"), { recursive: true, force: true });
+        deployedKubeconfig = undefined;
     });
 });
