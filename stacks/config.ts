@@ -9,13 +9,19 @@ import { z } from "zod";
 import { installerImage, officialExtensionPattern } from "../components/talos/schematic";
 import {
     chartVersionPattern,
+    cronScheduleProblem,
     hostKeyProblem,
+    kubernetesSupportProblem,
     parentDataset,
     parseIPv4,
+    parseIPv4Cidr,
     parseIPv4Range,
     pinnedVersionPattern,
+    portProblem,
     rangeContains,
+    rangesOverlap,
     safeUserPropertyValue,
+    slash24Of,
     userPropertyPattern,
     zfsDatasetNameProblem,
     zfsPropertyRules,
@@ -29,7 +35,21 @@ const ipv4 = z.string().refine(
 );
 const pinnedVersion = (what: string) => z.string().regex(pinnedVersionPattern, { message: `is not a pinned ${what} version such as v1.11.5` });
 const duration = z.string().regex(/^\d+(s|m|h)$/, { message: "is not a duration such as 90s, 10m or 1h" });
+/** A check of the `rules.ts` kind (undefined: fine) as a zod refinement that reports its message. */
+function problemOf<T>(check: (value: T) => string | undefined) {
+    return (value: T, ctx: z.RefinementCtx) => {
+        const problem = check(value);
+        if (problem) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+        }
+    };
+}
+/** `host:port`: the port must be a TCP port (the pattern alone lets 70000 through). */
+const portOf = (hostPort: string) => portProblem(/:(\d+)$/.exec(hostPort)?.[1] ?? "");
 const talosPatch = z.record(z.unknown()).describe("a strategic-merge patch of the Talos machine config");
+
+/** The apply modes of the pinned Talos provider (see clusterSchema.applyMode). */
+export const talosProviderApplyModes = ["auto", "reboot", "no_reboot", "staged"] as const;
 
 export const nodeSchema = z
     .object({
@@ -55,7 +75,10 @@ export const clusterSchema = z
     .object({
         name: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, { message: "is not a DNS label" }),
         /** The Kubernetes API endpoint every node and client uses: the node itself, or a VIP. */
-        endpoint: z.string().regex(/^https:\/\/[^/\s]+:\d+$/, { message: "is not an URL such as https://192.168.2.20:6443" }),
+        endpoint: z
+            .string()
+            .regex(/^https:\/\/[^/\s]+:\d+$/, { message: "is not an URL such as https://192.168.2.20:6443" })
+            .superRefine(problemOf(endpoint => (/:\d+$/.test(endpoint) ? portOf(endpoint) : undefined))),
         /** Shared virtual IP for several control planes (Talos-managed); none for a single node. */
         vip: ipv4.optional(),
         talosVersion: pinnedVersion("Talos"),
@@ -69,7 +92,12 @@ export const clusterSchema = z
                 }),
             )
             .default([]),
-        applyMode: z.enum(["auto", "no_reboot", "reboot", "staged", "staged_if_needing_reboot"]).default("auto"),
+        /** How the provider applies a changed machine config. Exactly the modes the pinned provider
+         * accepts: terraform-provider-talos v0.7.1 (what @pulumiverse/talos 0.5.2 wraps, see
+         * toolchain/versions.env), pkg/talos/talos_machine_configuration_apply_resource.go, the
+         * apply_mode validator OneOf("auto", "reboot", "no_reboot", "staged"). Talos's own
+         * staged_if_needing_reboot is refused there at preview, so it is refused here first. */
+        applyMode: z.enum(talosProviderApplyModes).default("auto"),
         /** The cluster already runs (taken over with `npm run adopt`): its etcd is never bootstrapped
          * again, and its own PKI (homelab:talosSecrets) is used instead of generating one. */
         bootstrapped: z.boolean().default(false),
@@ -163,10 +191,7 @@ export const nasSchema = z
             .object({
                 dataset: z.string(),
                 /** When the in-cluster job snapshots etcd (cron, in the cluster's time zone: UTC on Talos). */
-                schedule: z
-                    .string()
-                    .regex(/^(\S+\s+){4}\S+$/, { message: 'is not a cron schedule of five fields such as "0 3 * * *"' })
-                    .default("0 3 * * *"),
+                schedule: z.string().superRefine(problemOf(cronScheduleProblem)).default("0 3 * * *"),
                 /** The image the job's store step runs in: Node.js with an OpenSSH client (the official
                  * node image's Debian variant has one; Alpine's would install it from the internet nightly). */
                 storeImage: z
@@ -198,6 +223,22 @@ export const networkSchema = z
     .object({
         /** MetalLB address ranges, each "first-last" or a single address. */
         metallbAddresses: z.array(z.string()).min(1, { message: "needs at least one address range" }),
+        /** The nodes' subnet (`a.b.c.d/n`): MetalLB answers ARP for its addresses on the nodes' L2
+         * segment, so every range, the VIP and every node must be inside it. Without it, the /24 of
+         * the first node. */
+        subnet: z
+            .string()
+            .superRefine(
+                problemOf(text => {
+                    try {
+                        parseIPv4Cidr(text);
+                        return undefined;
+                    } catch (e) {
+                        return (e as Error).message;
+                    }
+                }),
+            )
+            .optional(),
         /** Traefik's LoadBalancer address; must be inside a MetalLB range. */
         ingressAddress: ipv4,
         /** The DNS zone certificates are issued for. */
@@ -205,23 +246,75 @@ export const networkSchema = z
     })
     .strict();
 
-/** A democratic-csi driver's CSI driver name and StorageClass. */
-function csiNamesSchema(driverName: string, storageClass: string) {
-    return z
+/** The owner's iSCSI target and extent settings on TrueNAS (democratic-csi's freenas-iscsi
+ * `iscsi.*`). Defaults are what the stack has always rendered; the owner's driver config is the truth. */
+const iscsiDriverSettings = {
+    /** Zvols and targets are named <namePrefix><volume><nameSuffix>: existing volumes carry today's. */
+    namePrefix: z
+        .string()
+        .regex(/^[a-z0-9.:-]*$/, { message: "is not an iSCSI name part (lowercase letters, digits, . : -)" })
+        .default("csi-"),
+    nameSuffix: z
+        .string()
+        .regex(/^[a-z0-9.:-]*$/, { message: "is not an iSCSI name part (lowercase letters, digits, . : -)" })
+        .default("-k8s"),
+    /** The portal and initiator groups pre-exist on TrueNAS; the driver takes their ids. */
+    targetGroups: z
+        .array(
+            z
+                .object({
+                    portalGroup: z.number().int().min(1),
+                    initiatorGroup: z.number().int().min(1),
+                    authType: z.enum(["None", "CHAP", "CHAP Mutual"]).default("None"),
+                })
+                .strict(),
+        )
+        .min(1, { message: "needs at least one target group" })
+        .default([{ portalGroup: 1, initiatorGroup: 1, authType: "None" }]),
+    extent: z
         .object({
-            csiDriverName: z
-                .string()
-                .regex(/^[a-z0-9.-]+$/, { message: "is not a CSI driver name such as org.democratic-csi.iscsi" })
-                .default(driverName),
-            storageClass: z
-                .string()
-                .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, { message: "is not a StorageClass name" })
-                .default(storageClass),
-            reclaimPolicy: z.enum(["Delete", "Retain"]).default("Delete"),
-            defaultClass: z.boolean().optional(),
+            insecureTpc: z.boolean().default(true),
+            xenCompat: z.boolean().default(false),
+            disablePhysicalBlocksize: z.boolean().default(true),
+            blocksize: z
+                .number()
+                .refine(n => [512, 1024, 2048, 4096].includes(n), { message: "is not 512, 1024, 2048 or 4096" })
+                .default(512),
+            rpm: z.enum(["Unknown", "SSD", "5400", "7200", "10000", "15000"]).default("SSD"),
+            availThreshold: z.number().int().min(0).max(99).default(0),
         })
         .strict()
-        .default({});
+        .default({}),
+};
+
+/** The owner's NFS share settings (democratic-csi's freenas-nfs `nfs.*`). */
+const nfsDriverSettings = {
+    share: z
+        .object({
+            alldirs: z.boolean().default(false),
+            allowedHosts: z.array(z.string()).default([]),
+            allowedNetworks: z.array(z.string()).default([]),
+            maprootUser: z.string().default("root"),
+            maprootGroup: z.string().default("root"),
+        })
+        .strict()
+        .default({}),
+};
+
+/** A democratic-csi driver's CSI driver name and StorageClass (the ones its volumes already carry). */
+function csiNamesShape(driverName: string, storageClass: string) {
+    return {
+        csiDriverName: z
+            .string()
+            .regex(/^[a-z0-9.-]+$/, { message: "is not a CSI driver name such as org.democratic-csi.iscsi" })
+            .default(driverName),
+        storageClass: z
+            .string()
+            .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, { message: "is not a StorageClass name" })
+            .default(storageClass),
+        reclaimPolicy: z.enum(["Delete", "Retain"]).default("Delete"),
+        defaultClass: z.boolean().optional(),
+    };
 }
 
 const chartSchema = z
@@ -296,7 +389,10 @@ export const platformSchema = z
                     .object({
                         to: z.string().email({ message: "is not an email address" }),
                         from: z.string().email({ message: "is not an email address" }),
-                        smarthost: z.string().regex(/^[a-z0-9.-]+:\d+$/, { message: "is not host:port of an SMTP server" }),
+                        smarthost: z
+                            .string()
+                            .regex(/^[a-z0-9.-]+:\d+$/, { message: "is not host:port of an SMTP server" })
+                            .superRefine(problemOf(hostPort => (/:\d+$/.test(hostPort) ? portOf(hostPort) : undefined))),
                         username: z.string().optional(),
                     })
                     .strict()
@@ -312,8 +408,14 @@ export const platformSchema = z
                 }),
                 /** The names each driver's volumes already carry: a different CSI driver name orphans every
                  * existing volume, and a StorageClass's parameters cannot change in place. */
-                iscsi: csiNamesSchema("org.democratic-csi.iscsi", "truenas-iscsi"),
-                nfs: csiNamesSchema("org.democratic-csi.nfs", "truenas-nfs"),
+                iscsi: z
+                    .object({ ...csiNamesShape("org.democratic-csi.iscsi", "truenas-iscsi"), ...iscsiDriverSettings })
+                    .strict()
+                    .default({}),
+                nfs: z
+                    .object({ ...csiNamesShape("org.democratic-csi.nfs", "truenas-nfs"), ...nfsDriverSettings })
+                    .strict()
+                    .default({}),
             })
             .strict(),
         grafana: z
@@ -485,16 +587,48 @@ export function crossKeyProblems(s: StackSettings): string[] {
         problems.push(`${ns}:cluster.endpoint: ${endpointHost} is neither a control plane's address nor a VIP`);
     }
 
+    // Versions: Talos refuses to run (or upgrade to) a Kubernetes outside its support range.
+    const unsupported = kubernetesSupportProblem(s.cluster.talosVersion, s.cluster.kubernetesVersion);
+    if (unsupported !== undefined) {
+        problems.push(`${ns}:cluster.kubernetesVersion: ${unsupported}`);
+    }
+
     // Addresses: MetalLB ranges parse, do not hold a node, the VIP or the NAS; ingress inside one.
-    const ranges: { text: string; range: ReturnType<typeof parseIPv4Range> }[] = [];
+    const ranges: { text: string; index: number; range: ReturnType<typeof parseIPv4Range> }[] = [];
     s.network.metallbAddresses.forEach((text, i) => {
         try {
-            ranges.push({ text, range: parseIPv4Range(text) });
+            ranges.push({ text, index: i, range: parseIPv4Range(text) });
         } catch (e) {
             problems.push(`${ns}:network.metallbAddresses[${i}]: ${(e as Error).message}`);
         }
     });
     const inPool = (address: string) => ranges.find(r => rangeContains(r.range, parseIPv4(address)!));
+    // Two pools holding one address: MetalLB refuses the overlapping pool at admission.
+    ranges.forEach((a, i) =>
+        ranges.slice(0, i).forEach(b => {
+            if (rangesOverlap(a.range, b.range)) {
+                problems.push(`${ns}:network.metallbAddresses[${a.index}]: range "${a.text}" overlaps range "${b.text}"`);
+            }
+        }),
+    );
+    // MetalLB's L2 mode announces addresses on the nodes' own segment: one outside it is never reached.
+    const subnetText = s.network.subnet ?? slash24Of(s.cluster.nodes[0].address);
+    const subnetKey =
+        s.network.subnet === undefined ? `the first node's /24 ${subnetText} (set ${ns}:network.subnet if it differs)` : `subnet ${subnetText}`;
+    const subnet = parseIPv4Cidr(subnetText);
+    ranges.forEach(r => {
+        if (!(rangeContains(subnet, r.range.start) && rangeContains(subnet, r.range.end))) {
+            problems.push(`${ns}:network.metallbAddresses[${r.index}]: range "${r.text}" is outside the nodes' ${subnetKey}`);
+        }
+    });
+    s.cluster.nodes.forEach((node, i) => {
+        if (!rangeContains(subnet, parseIPv4(node.address)!)) {
+            problems.push(`${ns}:cluster.nodes[${i}].address: ${node.address} is outside the nodes' ${subnetKey}`);
+        }
+    });
+    if (s.cluster.vip !== undefined && !rangeContains(subnet, parseIPv4(s.cluster.vip)!)) {
+        problems.push(`${ns}:cluster.vip: ${s.cluster.vip} is outside the nodes' ${subnetKey}`);
+    }
     if (s.cluster.vip !== undefined && inPool(s.cluster.vip)) {
         problems.push(`${ns}:cluster.vip: ${s.cluster.vip} is inside the MetalLB range ${inPool(s.cluster.vip)!.text}`);
     }

@@ -228,3 +228,138 @@ export function pinnedHostKey(line: string): { readonly algorithm: string; reado
     const [algorithm, base64] = line.trim().split(/\s+/);
     return { algorithm, blob: Buffer.from(base64 ?? "", "base64") };
 }
+
+/** Parses `a.b.c.d/n` into its network range; throws a message that says what is wrong. */
+export function parseIPv4Cidr(text: string): IPv4Range {
+    const m = /^([^/]+)\/(\d{1,2})$/.exec(text);
+    const address = m ? parseIPv4(m[1]) : undefined;
+    const bits = m ? Number(m[2]) : NaN;
+    if (address === undefined || !(bits >= 0 && bits <= 32)) {
+        throw new Error(`"${text}" is not a subnet such as 192.168.2.0/24`);
+    }
+    const size = 2 ** (32 - bits);
+    const start = address - (address % size);
+    if (start !== address) {
+        throw new Error(`"${text}" has host bits set: the subnet is ${formatIPv4(start)}/${bits}`);
+    }
+    return { start, end: start + size - 1 };
+}
+
+/** The /24 holding an address: a home LAN's usual subnet, used when config names none. */
+export function slash24Of(address: string): string {
+    const n = parseIPv4(address);
+    if (n === undefined) {
+        throw new Error(`"${address}" is not an IPv4 address`);
+    }
+    return `${formatIPv4(n - (n % 256))}/24`;
+}
+
+// --- Talos and Kubernetes versions ----------------------------------------------------------------
+
+/**
+ * The Kubernetes versions each Talos minor release supports, as Talos itself checks them before an
+ * upgrade (siderolabs/talos v1.11.5, commit bc34de6e1741969e873dd568054231acf4cb54fd,
+ * pkg/machinery/compatibility/talos1*\/talos1*.go: MinimumKubernetesVersion inclusive,
+ * MaximumKubernetesVersion "1.x.99" exclusive, i.e. every patch of 1.x; compared in
+ * kubernetes_version.go SupportedWith). Talos minors the table does not know are refused, so a new
+ * release is added here from its own compatibility package rather than guessed.
+ */
+export const talosKubernetesSupport: Readonly<Record<string, { readonly oldest: string; readonly newest: string }>> = {
+    "1.9": { oldest: "1.27.0", newest: "1.32" },
+    "1.10": { oldest: "1.28.0", newest: "1.33" },
+    "1.11": { oldest: "1.29.0", newest: "1.34" },
+    "1.12": { oldest: "1.30.0", newest: "1.35" },
+};
+
+function versionTriple(v: string): [number, number, number] {
+    const [major, minor, patch] = v.replace(/^v/, "").split(".").map(Number);
+    return [major, minor, patch ?? 0];
+}
+
+function compareTriples(a: readonly number[], b: readonly number[]): number {
+    for (let i = 0; i < 3; i++) {
+        if (a[i] !== b[i]) return a[i] - b[i];
+    }
+    return 0;
+}
+
+/** Why Talos `talosVersion` would refuse Kubernetes `kubernetesVersion` (both `vX.Y.Z`), or undefined. */
+export function kubernetesSupportProblem(talosVersion: string, kubernetesVersion: string): string | undefined {
+    const [tMajor, tMinor] = versionTriple(talosVersion);
+    const support = talosKubernetesSupport[`${tMajor}.${tMinor}`];
+    const known = Object.keys(talosKubernetesSupport);
+    if (support === undefined) {
+        return `Talos ${talosVersion} has no known Kubernetes support range (known: Talos ${known.join(", ")}; add it to stacks/rules.ts from Talos's pkg/machinery/compatibility)`;
+    }
+    const range = `${support.oldest} to ${support.newest}.x`;
+    const k8s = versionTriple(kubernetesVersion);
+    if (compareTriples(k8s, versionTriple(support.oldest)) < 0) {
+        return `${kubernetesVersion} is too old for Talos ${talosVersion}, which supports Kubernetes ${range}`;
+    }
+    const [nMajor, nMinor] = versionTriple(support.newest);
+    if (compareTriples(k8s, [nMajor, nMinor + 1, 0]) >= 0) {
+        return `${kubernetesVersion} is too new for Talos ${talosVersion}, which supports Kubernetes ${range}`;
+    }
+    return undefined;
+}
+
+// --- Cron schedules -------------------------------------------------------------------------------
+
+/**
+ * The five fields of a Kubernetes CronJob schedule and the values each takes, as Kubernetes parses
+ * them (robfig/cron v3.0.1 ParseStandard, spec.go bounds: day of week 0-6, 7 is refused).
+ */
+const cronFields: readonly { readonly name: string; readonly min: number; readonly max: number; readonly names?: readonly string[] }[] = [
+    { name: "minute", min: 0, max: 59 },
+    { name: "hour", min: 0, max: 23 },
+    { name: "day of month", min: 1, max: 31 },
+    { name: "month", min: 1, max: 12, names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"] },
+    { name: "day of week", min: 0, max: 6, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] },
+];
+
+/** What is wrong with a five-field cron schedule, naming the field, or undefined when it parses. */
+export function cronScheduleProblem(schedule: string): string | undefined {
+    const fields = schedule.trim().split(/\s+/);
+    if (fields.length !== 5) {
+        return `is not a cron schedule of five fields such as "0 3 * * *"`;
+    }
+    for (let i = 0; i < 5; i++) {
+        const field = cronFields[i];
+        const value = (text: string): number | undefined => {
+            const named = field.names?.indexOf(text.toLowerCase()) ?? -1;
+            if (named >= 0) return field.min + named;
+            return /^\d+$/.test(text) ? Number(text) : undefined;
+        };
+        for (const part of fields[i].split(",")) {
+            const m = /^(\*|\?|([^-/]+)(?:-([^/]+))?)(?:\/(\d+))?$/.exec(part);
+            const bad = `${field.name} "${fields[i]}"`;
+            if (!m || (m[1] === "?" && i !== 2 && i !== 4)) {
+                return `has ${bad}, which is not *, a value, a range a-b or a step */n`;
+            }
+            if (m[4] !== undefined && Number(m[4]) === 0) {
+                return `has ${bad} with a step of 0`;
+            }
+            if (m[2] === undefined) continue;
+            const start = value(m[2]);
+            const end = m[3] === undefined ? start : value(m[3]);
+            if (start === undefined || end === undefined) {
+                return `has ${bad}, which is not *, a value, a range a-b or a step */n`;
+            }
+            for (const v of [start, end]) {
+                if (v < field.min || v > field.max) {
+                    return `has ${bad}: ${v} is out of range ${field.min}-${field.max}`;
+                }
+            }
+            if (end < start) {
+                return `has ${bad}: the range ends before it starts`;
+            }
+        }
+    }
+    return undefined;
+}
+
+/** Why an `https://host:port` endpoint's port is not a TCP port, or undefined. */
+export function portProblem(port: string): string | undefined {
+    const n = Number(port);
+    return n >= 1 && n <= 65535 ? undefined : `port ${port} is not a TCP port (1-65535)`;
+}

@@ -3,7 +3,8 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
-import { ConfigError, networkIsolated, parseStackSettings, policyConfig } from "../stacks/config";
+import { ConfigError, networkIsolated, parseStackSettings, policyConfig, talosProviderApplyModes } from "../stacks/config";
+import { driverConfig } from "../components/platform/values";
 import { clone, rawStackConfig, root } from "./stackfiles";
 
 /** The problems a config yields, or [] when it is valid. */
@@ -266,7 +267,128 @@ describe("stack configuration", () => {
             c => {
                 c.cluster.applyMode = "yolo";
             },
-            'homelab:cluster.applyMode: "yolo" is not one of auto, no_reboot, reboot, staged, staged_if_needing_reboot (Pulumi.lab.yaml)',
+            'homelab:cluster.applyMode: "yolo" is not one of auto, reboot, no_reboot, staged (Pulumi.lab.yaml)',
+        ],
+        [
+            "Talos's staged_if_needing_reboot, which the pinned provider refuses",
+            c => {
+                c.cluster.applyMode = "staged_if_needing_reboot";
+            },
+            'homelab:cluster.applyMode: "staged_if_needing_reboot" is not one of auto, reboot, no_reboot, staged (Pulumi.lab.yaml)',
+        ],
+        [
+            "a MetalLB range outside the nodes' subnet",
+            c => {
+                c.network.metallbAddresses = ["127.0.10.100-127.0.10.110", "127.0.11.1-127.0.11.5"];
+            },
+            "homelab:network.metallbAddresses[1]: range \"127.0.11.1-127.0.11.5\" is outside the nodes' the first node's /24 127.0.10.0/24 " +
+                "(set homelab:network.subnet if it differs) (Pulumi.lab.yaml)",
+        ],
+        [
+            "a MetalLB range that leaves the configured subnet",
+            c => {
+                c.network.subnet = "127.0.10.0/26";
+            },
+            'homelab:network.metallbAddresses[0]: range "127.0.10.100-127.0.10.110" is outside the nodes\' subnet 127.0.10.0/26 (Pulumi.lab.yaml)',
+        ],
+        [
+            "a node outside the configured subnet",
+            c => {
+                c.network.subnet = "127.0.10.64/26";
+            },
+            "homelab:cluster.nodes[0].address: 127.0.10.2 is outside the nodes' subnet 127.0.10.64/26 (Pulumi.lab.yaml)",
+        ],
+        [
+            "a subnet with host bits set",
+            c => {
+                c.network.subnet = "127.0.10.1/24";
+            },
+            'homelab:network.subnet: "127.0.10.1/24" has host bits set: the subnet is 127.0.10.0/24 (Pulumi.lab.yaml)',
+        ],
+        [
+            "two overlapping MetalLB ranges",
+            c => {
+                c.network.metallbAddresses = ["127.0.10.100-127.0.10.110", "127.0.10.105-127.0.10.120"];
+            },
+            'homelab:network.metallbAddresses[1]: range "127.0.10.105-127.0.10.120" overlaps range "127.0.10.100-127.0.10.110" (Pulumi.lab.yaml)',
+        ],
+        [
+            "the same MetalLB address twice",
+            c => {
+                c.network.metallbAddresses = ["127.0.10.100-127.0.10.110", "127.0.10.110"];
+            },
+            'homelab:network.metallbAddresses[1]: range "127.0.10.110" overlaps range "127.0.10.100-127.0.10.110" (Pulumi.lab.yaml)',
+        ],
+        [
+            "a Kubernetes newer than the Talos release supports",
+            c => {
+                c.cluster.kubernetesVersion = "v1.35.0";
+            },
+            "homelab:cluster.kubernetesVersion: v1.35.0 is too new for Talos v1.11.5, which supports Kubernetes 1.29.0 to 1.34.x (Pulumi.lab.yaml)",
+        ],
+        [
+            "a Kubernetes older than the Talos release supports",
+            c => {
+                c.cluster.kubernetesVersion = "v1.28.15";
+            },
+            "homelab:cluster.kubernetesVersion: v1.28.15 is too old for Talos v1.11.5, which supports Kubernetes 1.29.0 to 1.34.x (Pulumi.lab.yaml)",
+        ],
+        [
+            "a Talos release whose Kubernetes support is not known",
+            c => {
+                c.cluster.talosVersion = "v1.13.0";
+            },
+            "homelab:cluster.kubernetesVersion: Talos v1.13.0 has no known Kubernetes support range (known: Talos 1.9, 1.10, 1.11, 1.12; " +
+                "add it to stacks/rules.ts from Talos's pkg/machinery/compatibility) (Pulumi.lab.yaml)",
+        ],
+        [
+            "an endpoint port above 65535",
+            c => {
+                c.cluster.endpoint = "https://127.0.10.2:70000";
+            },
+            "homelab:cluster.endpoint: port 70000 is not a TCP port (1-65535) (Pulumi.lab.yaml)",
+        ],
+        [
+            "an SMTP port above 65535",
+            c => {
+                c.platform.alerting = { receiver: "email", email: { to: "a@b.example", from: "c@d.example", smarthost: "smtp.example:65536" } };
+            },
+            "homelab:platform.alerting.email.smarthost: port 65536 is not a TCP port (1-65535) (Pulumi.lab.yaml)",
+        ],
+        [
+            "a backup schedule with an hour out of range",
+            c => {
+                c.nas.etcdBackups.schedule = "0 24 * * *";
+            },
+            'homelab:nas.etcdBackups.schedule: has hour "24": 24 is out of range 0-23 (Pulumi.lab.yaml)',
+        ],
+        [
+            "a backup schedule with day of week 7 (Kubernetes' cron parser takes 0-6)",
+            c => {
+                c.nas.etcdBackups.schedule = "0 3 * * 1-7";
+            },
+            'homelab:nas.etcdBackups.schedule: has day of week "1-7": 7 is out of range 0-6 (Pulumi.lab.yaml)',
+        ],
+        [
+            "a backup schedule with a zero step",
+            c => {
+                c.nas.etcdBackups.schedule = "*/0 3 * * *";
+            },
+            'homelab:nas.etcdBackups.schedule: has minute "*/0" with a step of 0 (Pulumi.lab.yaml)',
+        ],
+        [
+            "a backup schedule with a month name that is not one",
+            c => {
+                c.nas.etcdBackups.schedule = "0 3 1 foo *";
+            },
+            'homelab:nas.etcdBackups.schedule: has month "foo", which is not *, a value, a range a-b or a step */n (Pulumi.lab.yaml)',
+        ],
+        [
+            "a backup schedule of four fields",
+            c => {
+                c.nas.etcdBackups.schedule = "0 3 * *";
+            },
+            'homelab:nas.etcdBackups.schedule: is not a cron schedule of five fields such as "0 3 * * *" (Pulumi.lab.yaml)',
         ],
     ];
     for (const [what, edit, message] of cases) {
@@ -274,6 +396,58 @@ describe("stack configuration", () => {
             assert.deepStrictEqual(labWith(edit), [message]);
         });
     }
+
+    it("accepts the schedules, versions and ranges the rules must not refuse", () => {
+        for (const schedule of ["0 3 * * *", "*/15 0-23/2 1,15 jan-jun SUN-SAT", "30 2 ? * mon", "0 0 31 12 6", "5/10 * * * *"]) {
+            assert.deepStrictEqual(
+                labWith(c => {
+                    c.nas.etcdBackups.schedule = schedule;
+                }),
+                [],
+                schedule,
+            );
+        }
+        for (const [talos, kubernetes] of [
+            ["v1.11.5", "v1.29.0"],
+            ["v1.11.5", "v1.34.99"],
+            ["v1.12.0", "v1.35.0"],
+        ]) {
+            assert.deepStrictEqual(
+                labWith(c => {
+                    c.cluster.talosVersion = talos;
+                    c.cluster.kubernetesVersion = kubernetes;
+                }),
+                [],
+                `${talos} with ${kubernetes}`,
+            );
+        }
+        assert.deepStrictEqual(
+            labWith(c => {
+                c.network.metallbAddresses = ["127.0.10.100-127.0.10.104", "127.0.10.105-127.0.10.110"];
+                c.cluster.endpoint = "https://127.0.10.2:65535";
+            }),
+            [],
+            "adjacent ranges and the highest port",
+        );
+    });
+
+    it("accepts exactly the apply modes of the pinned Talos provider", () => {
+        // terraform-provider-talos v0.7.1 (commit eac63001b89a0c9a2c442c0a72ff498f2f6f19c5),
+        // pkg/talos/talos_machine_configuration_apply_resource.go: apply_mode is
+        // stringvalidator.OneOf("auto", "reboot", "no_reboot", "staged"). A new pin must re-read it.
+        const versions = fs.readFileSync(path.join(root, "toolchain/versions.env"), "utf8");
+        assert.match(versions, /^TALOS_TERRAFORM_MODULE=github\.com\/siderolabs\/terraform-provider-talos@v0\.7\.1$/m);
+        for (const mode of ["auto", "reboot", "no_reboot", "staged"]) {
+            assert.deepStrictEqual(
+                labWith(c => {
+                    c.cluster.applyMode = mode;
+                }),
+                [],
+                mode,
+            );
+        }
+        assert.deepStrictEqual([...talosProviderApplyModes].sort(), ["auto", "no_reboot", "reboot", "staged"]);
+    });
 
     it("reports every problem at once, not only the first", () => {
         const found = labWith(c => {
@@ -336,5 +510,99 @@ describe("policy settings from the stack's config", () => {
         const raw = clone(rawStackConfig("lab")) as any;
         raw.nas.datasets.push({ name: "default/scratch", allowDestroy: true });
         assert.deepStrictEqual(policyConfig(parseStackSettings("lab", raw)), { "datasets-protected": { destroyableDatasets: ["default/scratch"] } });
+    });
+});
+
+describe("assumptions in Pulumi.homelab.yaml are flagged", () => {
+    const text = fs.readFileSync(path.join(root, "Pulumi.homelab.yaml"), "utf8").split("\n");
+
+    /** The line of a key path (each key below the previous one, by indentation), and whether it or
+     * the comment block right above it says CHECK. */
+    function flagged(keys: readonly string[]): boolean {
+        let at = -1;
+        let indent = -1;
+        for (const key of ["config", ...keys]) {
+            // Only the direct children of the line found last: the first key line below it sets
+            // their indentation, and the block ends at a line indented no deeper than it.
+            let childIndent: number | undefined;
+            let found = -1;
+            for (let i = at + 1; i < text.length && found < 0; i++) {
+                const m = /^(\s*)(- )?([\w:.-]+):/.exec(text[i]);
+                if (m === null) continue;
+                if (m[1].length <= indent) break;
+                childIndent ??= m[1].length;
+                if (m[1].length === childIndent && m[3] === key) found = i;
+            }
+            assert.ok(found >= 0, `no key ${keys.join(".")} in Pulumi.homelab.yaml`);
+            indent = childIndent!;
+            at = found;
+        }
+        const lines = [text[at]];
+        for (let i = at - 1; i >= 0 && /^\s*#/.test(text[i]); i--) lines.push(text[i]);
+        return lines.some(l => l.includes("#") && /\bCHECK\b/.test(l.slice(l.indexOf("#"))));
+    }
+
+    const assumptions: string[][] = [
+        ["homelab:cluster", "name"],
+        ["homelab:network", "subnet"],
+        ["homelab:network", "ingressAddress"],
+        ["homelab:platform", "argocd", "targetRevision"],
+        ...["csiDriverName", "defaultClass", "reclaimPolicy", "namePrefix", "nameSuffix", "targetGroups", "extent"].map(k => [
+            "homelab:platform",
+            "democraticCsi",
+            "iscsi",
+            k,
+        ]),
+        ...["csiDriverName", "defaultClass", "reclaimPolicy", "share"].map(k => ["homelab:platform", "democraticCsi", "nfs", k]),
+    ];
+    for (const keys of assumptions) {
+        it(`${keys.join(".")} is marked CHECK`, () => assert.ok(flagged(keys)));
+    }
+
+    it("an unmarked key is seen as unmarked (the check can fail)", () => {
+        assert.strictEqual(flagged(["homelab:cluster", "talosVersion"]), false);
+    });
+
+    it("today's democratic-csi settings, written out, render the driver configs the defaults did", () => {
+        const home = parseStackSettings("homelab", rawStackConfig("homelab"));
+        const bare = clone(rawStackConfig("homelab")) as any;
+        bare.platform.democraticCsi = { image: bare.platform.democraticCsi.image };
+        const defaults = parseStackSettings("homelab", bare);
+        const render = (s: typeof home, protocol: "iscsi" | "nfs") =>
+            driverConfig({
+                protocol,
+                nasHost: s.nas.host,
+                nasPort: s.nas.port,
+                nasUser: s.nas.user,
+                sudo: s.nas.sudo,
+                zfsPath: s.nas.zfsPath,
+                datasetParent: "p",
+                snapshotParent: "s",
+                privateKey: "k",
+                apiKey: "a",
+                iscsi: s.platform.democraticCsi.iscsi,
+                nfs: s.platform.democraticCsi.nfs,
+            });
+        for (const protocol of ["iscsi", "nfs"] as const) {
+            assert.deepStrictEqual(render(home, protocol), render(defaults, protocol), protocol);
+        }
+        assert.deepStrictEqual((render(home, "iscsi") as any).iscsi.targetGroups, [
+            { targetGroupPortalGroup: 1, targetGroupInitiatorGroup: 1, targetGroupAuthType: "None" },
+        ]);
+        const changed = clone(rawStackConfig("homelab")) as any;
+        changed.platform.democraticCsi.iscsi.namePrefix = "pv-";
+        changed.platform.democraticCsi.nfs.share.allowedNetworks = ["192.168.2.0/24"];
+        const s = parseStackSettings("homelab", changed);
+        assert.strictEqual((render(s, "iscsi") as any).iscsi.namePrefix, "pv-");
+        assert.deepStrictEqual((render(s, "nfs") as any).nfs.shareAllowedNetworks, ["192.168.2.0/24"]);
+    });
+
+    it("refuses a bad democratic-csi setting, naming the key", () => {
+        assert.deepStrictEqual(
+            labWith(c => {
+                c.platform.democraticCsi.iscsi = { extent: { blocksize: 1000 } };
+            }),
+            ["homelab:platform.democraticCsi.iscsi.extent.blocksize: is not 512, 1024, 2048 or 4096 (Pulumi.lab.yaml)"],
+        );
     });
 });

@@ -13,7 +13,8 @@ export interface StorageArgs {
     /** The driver image, pinned (the chart's default is `latest`). */
     readonly image: PlatformConfig["democraticCsi"]["image"];
     /** Each driver's CSI name and StorageClass, as the cluster's volumes already know them. */
-    readonly names: Readonly<Record<v.CsiProtocol, v.CsiNames>>;
+    /** Each driver's names and its target, extent or share settings (platform.democraticCsi). */
+    readonly names: Pick<PlatformConfig["democraticCsi"], v.CsiProtocol>;
     readonly nas: NasConfig;
     /** The datasets democratic-csi provisions under (the drivers wait until they exist). */
     readonly datasets: CsiDatasets;
@@ -51,6 +52,8 @@ export class Storage extends pulumi.ComponentResource {
                             snapshotParent: snapshots,
                             privateKey,
                             apiKey,
+                            iscsi: args.names.iscsi,
+                            nfs: args.names.nfs,
                         }),
                     ),
                 );

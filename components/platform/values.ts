@@ -109,7 +109,7 @@ export const csiDrivers: Readonly<Record<CsiProtocol, { driver: string; fsType: 
 };
 
 /** A driver's names as the stack's config carries them (the ones its volumes already have). */
-export type CsiNames = PlatformConfig["democraticCsi"]["iscsi"];
+export type CsiNames = Pick<PlatformConfig["democraticCsi"]["iscsi"], "csiDriverName" | "storageClass" | "reclaimPolicy" | "defaultClass">;
 
 export interface DriverConfigInputs {
     readonly protocol: CsiProtocol;
@@ -122,6 +122,9 @@ export interface DriverConfigInputs {
     readonly snapshotParent: string;
     readonly privateKey: string;
     readonly apiKey: string;
+    /** The owner's target, extent and share settings (platform.democraticCsi.{iscsi,nfs}). */
+    readonly iscsi: Pick<PlatformConfig["democraticCsi"]["iscsi"], "namePrefix" | "nameSuffix" | "targetGroups" | "extent">;
+    readonly nfs: Pick<PlatformConfig["democraticCsi"]["nfs"], "share">;
 }
 
 /** The driver config file (secret: it holds the SSH key and API key) for one driver. */
@@ -151,16 +154,20 @@ export function driverConfig(i: DriverConfigInputs): Record<string, unknown> {
             zfs: { ...shared.zfs, zvolCompression: "", zvolDedup: "", zvolEnableReservation: false, zvolBlocksize: "" },
             iscsi: {
                 targetPortal: `${i.nasHost}:3260`,
-                namePrefix: "csi-",
-                nameSuffix: "-k8s",
+                namePrefix: i.iscsi.namePrefix,
+                nameSuffix: i.iscsi.nameSuffix,
                 // The portal and initiator group pre-exist on TrueNAS; the driver takes their ids.
-                targetGroups: [{ targetGroupPortalGroup: 1, targetGroupInitiatorGroup: 1, targetGroupAuthType: "None" }],
-                extentInsecureTpc: true,
-                extentXenCompat: false,
-                extentDisablePhysicalBlocksize: true,
-                extentBlocksize: 512,
-                extentRpm: "SSD",
-                extentAvailThreshold: 0,
+                targetGroups: i.iscsi.targetGroups.map(g => ({
+                    targetGroupPortalGroup: g.portalGroup,
+                    targetGroupInitiatorGroup: g.initiatorGroup,
+                    targetGroupAuthType: g.authType,
+                })),
+                extentInsecureTpc: i.iscsi.extent.insecureTpc,
+                extentXenCompat: i.iscsi.extent.xenCompat,
+                extentDisablePhysicalBlocksize: i.iscsi.extent.disablePhysicalBlocksize,
+                extentBlocksize: i.iscsi.extent.blocksize,
+                extentRpm: i.iscsi.extent.rpm,
+                extentAvailThreshold: i.iscsi.extent.availThreshold,
             },
         };
     }
@@ -168,11 +175,11 @@ export function driverConfig(i: DriverConfigInputs): Record<string, unknown> {
         ...shared,
         nfs: {
             shareHost: i.nasHost,
-            shareAlldirs: false,
-            shareAllowedHosts: [],
-            shareAllowedNetworks: [],
-            shareMaprootUser: "root",
-            shareMaprootGroup: "root",
+            shareAlldirs: i.nfs.share.alldirs,
+            shareAllowedHosts: [...i.nfs.share.allowedHosts],
+            shareAllowedNetworks: [...i.nfs.share.allowedNetworks],
+            shareMaprootUser: i.nfs.share.maprootUser,
+            shareMaprootGroup: i.nfs.share.maprootGroup,
         },
     };
 }
