@@ -8,20 +8,50 @@ import * as path from "path";
 import { driftedProperties, ensureDatasetScript, parseProperties, readPropertiesScript, shellQuote } from "../components/nas/zfs";
 import type { DatasetConfig } from "../stacks/config";
 
-/** A zfs stand-in: `get -H -o value|property,value <props> <ds>`, `create [-o k=v]... <ds>`, `set k=v <ds>`. */
+/**
+ * A zfs stand-in: `get [-H] [-p] [-s local] -o value|property,value[,source] <props> <ds>`,
+ * `create [-o k=v]... <ds>`, `set k=v <ds>`. User properties (module:name) are inherited from the
+ * nearest ancestor that sets them, as ZFS does; the source column says local or "inherited from".
+ */
 const fakeZfs = `#!/bin/sh
 set -eu
 db="$FAKE_ZFS_DB"
 cmd=$1; shift
 case $cmd in
   get)
-    flag=$1; fmt=$3; shift 3; props=$1; ds=$2
+    bytes=""; only=""; fmt=""
+    while [ "\${1#-}" != "$1" ]; do
+      case $1 in
+        -H) ;;
+        -Hp|-p) bytes=1 ;;
+        -s) only=$2; shift ;;
+        -o) fmt=$2; shift ;;
+      esac
+      shift
+    done
+    props=$1; ds=$2
     [ -d "$db/$ds" ] || { echo "cannot open '$ds': dataset does not exist" >&2; exit 1; }
     for p in $(echo "$props" | tr , ' '); do
-      v=$(cat "$db/$ds/$p" 2>/dev/null || echo -)
+      if [ -f "$db/$ds/$p" ]; then v=$(cat "$db/$ds/$p"); src=local; [ "$p" = type ] && src=-
+      else
+        v=-; src=-
+        case $p in *:*)
+          a=$ds
+          while [ "\${a%/*}" != "$a" ]; do
+            a=\${a%/*}
+            if [ -f "$db/$a/$p" ]; then v=$(cat "$db/$a/$p"); src="inherited from $a"; break; fi
+          done ;;
+        esac
+      fi
+      [ -n "$only" ] && [ "$src" != "$only" ] && continue
       # -p: sizes in bytes, as real zfs prints them
-      if [ "$flag" = -Hp ]; then v=$(numfmt --from=iec "$v" 2>/dev/null || echo "$v"); fi
-      if [ "$fmt" = value ]; then echo "$v"; else printf '%s\\t%s\\n' "$p" "$v"; fi
+      if [ -n "$bytes" ]; then v=$(numfmt --from=iec "$v" 2>/dev/null || echo "$v"); fi
+      case $fmt in
+        value) echo "$v" ;;
+        property,value) printf '%s\\t%s\\n' "$p" "$v" ;;
+        property,value,source) printf '%s\\t%s\\t%s\\n' "$p" "$v" "$src" ;;
+        *) echo "unsupported -o $fmt" >&2; exit 2 ;;
+      esac
     done ;;
   create)
     opts=""
@@ -74,6 +104,63 @@ describe("NAS scripts", () => {
             "adopted default/smb-share\nset atime=off on default/smb-share\nset org.homelab-iac:managed-by=homelab/lab on default/smb-share\n",
         );
         assert.strictEqual(fs.readFileSync(path.join(dir, "db/default/smb-share/data.txt"), "utf8"), "keep me\n");
+    });
+
+    it("an inherited managed-by marker is not the dataset's own: it is set locally, and read back as unset until then", () => {
+        const parent = dataset("default/k8s-pv");
+        run(ensureDatasetScript(nas, parent, "homelab/lab"));
+        // A child made outside the stack (democratic-csi's volume, one made by hand) inherits the marker.
+        mkfs("default/k8s-pv/pvc-1");
+        const marker = "org.homelab-iac:managed-by";
+        assert.strictEqual(
+            run(`${nas.zfsPath} get -H -o value ${marker} default/k8s-pv/pvc-1`),
+            "homelab/lab\n",
+            "the stand-in inherits, as ZFS does",
+        );
+        assert.deepStrictEqual(
+            parseProperties(run(readPropertiesScript(nas, "default/k8s-pv/pvc-1", [marker]))),
+            { type: "filesystem" },
+            "an inherited marker is not read as managed",
+        );
+        assert.deepStrictEqual(parseProperties(run(readPropertiesScript(nas, "default/k8s-pv", [marker]))), {
+            type: "filesystem",
+            [marker]: "homelab/lab",
+        });
+        assert.deepStrictEqual(
+            driftedProperties({ [marker]: "homelab/lab" }, parseProperties(run(readPropertiesScript(nas, "default/k8s-pv/pvc-1", [marker])))),
+            [marker],
+        );
+        // Listing the child adopts it: the marker is set on it, and only then is it managed.
+        assert.strictEqual(
+            run(ensureDatasetScript(nas, dataset("default/k8s-pv/pvc-1"), "homelab/lab")),
+            `adopted default/k8s-pv/pvc-1\nset ${marker}=homelab/lab on default/k8s-pv/pvc-1\n`,
+        );
+        assert.strictEqual(run(`${nas.zfsPath} get -H -s local -o value ${marker} default/k8s-pv/pvc-1`), "homelab/lab\n");
+        assert.strictEqual(run(ensureDatasetScript(nas, dataset("default/k8s-pv/pvc-1"), "homelab/lab")), "adopted default/k8s-pv/pvc-1\n");
+    });
+
+    it("reads only a local marker from the source column, whatever the value", () => {
+        const marker = "org.homelab-iac:managed-by";
+        assert.deepStrictEqual(
+            parseProperties(`type\tfilesystem\t-\n${marker}\thomelab/lab\tinherited from default/k8s-pv\natime\toff\tinherited from default\n`),
+            {
+                type: "filesystem",
+                atime: "off",
+            },
+        );
+        assert.deepStrictEqual(parseProperties(`type\tfilesystem\t-\n${marker}\thomelab/lab\tlocal\n`), {
+            type: "filesystem",
+            [marker]: "homelab/lab",
+        });
+        assert.strictEqual(parseProperties(""), undefined, "no dataset");
+        assert.match(
+            ensureDatasetScript(nas, dataset("default/x"), "homelab/lab"),
+            /zfs get -H -s local -o value 'org\.homelab-iac:managed-by' "\$ds"/,
+        );
+        assert.match(
+            readPropertiesScript(nas, "default/x", [marker]),
+            / get -H -o property,value,source 'type,org\.homelab-iac:managed-by' 'default\/x'/,
+        );
     });
 
     it("refuses, before creating anything, a dataset whose parent is a volume", () => {

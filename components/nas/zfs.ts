@@ -2,8 +2,17 @@
 // config schema (no shell metacharacters can reach here), and is single-quoted anyway.
 import type { DatasetConfig, NasConfig } from "../../stacks/config";
 
-/** The user property that marks a dataset as managed, and by which project and stack. */
+/**
+ * The user property that marks a dataset as managed, and by which project and stack. ZFS user
+ * properties are inherited, so every child of a managed dataset (democratic-csi's volumes, the old
+ * zvol, anything made by hand) reports the parent's value too: only a value whose source is
+ * `local` means "managed". It is read and compared that way everywhere (`zfs get -s local`, the
+ * source column).
+ */
 export const managedByProperty = "org.homelab-iac:managed-by";
+
+/** Properties that count only where they are set on the dataset itself, never inherited. */
+const localOnlyProperties = new Set([managedByProperty]);
 
 /** Single-quotes a word for a POSIX shell. */
 export function shellQuote(word: string): string {
@@ -51,7 +60,14 @@ export function ensureDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath" | "p
         const kv = shellQuote(`${k}=${v}`);
         // Sizes are compared in bytes (-p): ZFS prints 1024M back as 1G.
         const bytes = sizeProperties.has(k) ? zfsBytes(v) : undefined;
-        const current = bytes !== undefined ? `zfs get -Hp -o value ${shellQuote(k)} "$ds"` : `zfs get -H -o value ${shellQuote(k)} "$ds"`;
+        // The marker must be set here, not inherited from a managed parent: `-s local` prints
+        // nothing for an inherited value, so an inherited marker is set locally like a missing one.
+        const current =
+            bytes !== undefined
+                ? `zfs get -Hp -o value ${shellQuote(k)} "$ds"`
+                : localOnlyProperties.has(k)
+                  ? `zfs get -H -s local -o value ${shellQuote(k)} "$ds"`
+                  : `zfs get -H -o value ${shellQuote(k)} "$ds"`;
         const want = bytes !== undefined ? shellQuote(String(bytes)) : shellQuote(v);
         lines.push(`[ "$(${current})" = ${want} ] || { zfs set ${kv} "$ds"; echo "set ${k}=${v} on $ds"; }`);
     }
@@ -84,25 +100,32 @@ export function destroyDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath">, d
 }
 
 /**
- * Reads the managed properties of a dataset as `property<TAB>value` lines; prints nothing (and
- * succeeds) when the dataset does not exist. Read-only.
+ * Reads the managed properties of a dataset as `property<TAB>value<TAB>source` lines; prints
+ * nothing (and succeeds) when the dataset does not exist. Read-only.
  */
 export function readPropertiesScript(nas: Pick<NasConfig, "sudo" | "zfsPath">, name: string, properties: readonly string[]): string {
     const zfs = zfsCommand(nas);
     const list = shellQuote(["type", ...properties].join(","));
-    return `${zfs} get -H -o property,value ${list} ${shellQuote(name)} 2>/dev/null || true\n`;
+    return `${zfs} get -H -o property,value,source ${list} ${shellQuote(name)} 2>/dev/null || true\n`;
 }
 
-/** Parses the output of readPropertiesScript; undefined means the dataset does not exist. */
+/**
+ * Parses the output of readPropertiesScript; undefined means the dataset does not exist. The
+ * managed-by marker counts only when set locally: an inherited one is left out, as if unset.
+ */
 export function parseProperties(output: string): Record<string, string> | undefined {
     const props: Record<string, string> = {};
+    let lines = 0;
     for (const line of output.split("\n")) {
-        const tab = line.indexOf("\t");
-        if (tab > 0) {
-            props[line.slice(0, tab)] = line.slice(tab + 1);
+        const [property, value, source] = line.split("\t");
+        if (property && value !== undefined) {
+            lines++;
+            if (!localOnlyProperties.has(property) || source === "local") {
+                props[property] = value;
+            }
         }
     }
-    return Object.keys(props).length === 0 ? undefined : props;
+    return lines === 0 ? undefined : props;
 }
 
 /** Managed properties whose observed value differs from the desired one ("missing" if absent). */

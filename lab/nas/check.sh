@@ -39,6 +39,14 @@ t_prop() {
   nas "$ZFS set org.homelab-iac:managed-by=lab $DS" &&
     [[ "$(nas "$ZFS get -H -o value org.homelab-iac:managed-by $DS")" == lab ]]
 }
+# ZFS user properties are inherited: a child of a marked dataset reports the marker too, with
+# source "inherited from ...", and `get -s local` (what components/nas/zfs.ts reads) prints nothing.
+t_inherited() {
+  nas "$ZFS create $DS/child" &&
+    [[ "$(nas "$ZFS get -H -o value,source org.homelab-iac:managed-by $DS/child")" == "lab	inherited from $DS" ]] &&
+    [[ -z "$(nas "$ZFS get -H -s local -o value org.homelab-iac:managed-by $DS/child")" ]] &&
+    [[ "$(nas "$ZFS get -H -s local -o value org.homelab-iac:managed-by $DS")" == lab ]]
+}
 # csi may only run zfs/zpool, so the file is written here as root (the lab NAS *is* this machine),
 # shown to live on the dataset's FUSE mount, and read back over ssh as csi.
 t_file() {
@@ -66,6 +74,7 @@ check "start.sh printed host-key and client-key" t_started
 check "zfs list shows pool $POOL" t_list
 check "zfs create -p $DS (a filesystem)" t_create
 check "user property org.homelab-iac:managed-by=lab set and read back" t_prop
+check "a child inherits the marker; only the parent has it locally (zfs get -s local)" t_inherited
 check "file written into $DS's mountpoint, read back over ssh" t_file
 check "zfs destroy -r $POOL/check" t_destroy
 check "wrong pinned host key: connection refused by the client" t_impostor
