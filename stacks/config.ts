@@ -381,6 +381,11 @@ export const platformSchema = z
         alerting: z
             .object({
                 receiver: z.enum(["none", "discord", "slack", "email"]).default("none"),
+                /** Alertmanager's volume (silences, notification log), on grafana.storageClass. */
+                storageSize: z
+                    .string()
+                    .regex(/^\d+(Mi|Gi|Ti)$/, { message: "is not a Kubernetes quantity such as 1Gi" })
+                    .default("1Gi"),
                 slackChannel: z
                     .string()
                     .regex(/^#[\w-]+$/, { message: "is not a Slack channel such as #alerts" })

@@ -159,3 +159,60 @@ describe("lab stand-in charts", () => {
         );
     });
 });
+
+describe("Grafana's name and Alertmanager's volume, in the values and the stand-in", () => {
+    const home = parseStackSettings("homelab", clone(rawStackConfig("homelab")));
+    const values = v.monitoringValues(home.cluster, home.platform, { adminSecret: "grafana-admin", storageClass: "truenas-nfs" }) as any;
+    const standIn = path.join(chartsDir, "kube-prometheus-stack");
+
+    it("names Grafana's Service grafana, as the owner's port-forward uses it", () => {
+        assert.strictEqual(values.grafana.fullnameOverride, "grafana");
+        assert.strictEqual(v.grafanaServiceName, "grafana");
+    });
+
+    it("the grafana stand-in's fullname takes fullnameOverride first, as upstream's does", () => {
+        // grafana/helm-charts tag grafana-10.1.4 (1dcaa30574cd4ce4c54a7d5ca16867f88de7ee16),
+        // charts/grafana/templates/_helpers.tpl "grafana.fullname": fullnameOverride | trunc 63 |
+        // trimSuffix "-", before and instead of the release-name rule.
+        const helpers = fs.readFileSync(path.join(standIn, "charts/grafana/templates/_helpers.tpl"), "utf8");
+        const fullname = /define "grafana\.standin\.fullname" -}}([\s\S]*?){{- end -}}\n/.exec(helpers)?.[1] ?? "";
+        const branches = fullname.split(/{{-? ?else/);
+        assert.match(branches[0], /if \.Values\.fullnameOverride -}}{{ \.Values\.fullnameOverride \| trunc 63 \| trimSuffix "-" }}/);
+        assert.match(branches[1], /if contains \$name \.Release\.Name/);
+        // Every object of the subchart is named through that helper, none by the release name.
+        const templates = fs.readFileSync(path.join(standIn, "charts/grafana/templates/grafana.yaml"), "utf8");
+        assert.doesNotMatch(templates, /name: {{ \.Release\.Name }}/);
+        assert.match(templates, /{{- \$full := include "grafana\.standin\.fullname" \. }}/);
+    });
+
+    it("gives Alertmanager a claim on Grafana's StorageClass", () => {
+        assert.deepStrictEqual(values.alertmanager.alertmanagerSpec.storage, {
+            volumeClaimTemplate: {
+                spec: { storageClassName: "truenas-nfs", accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+            },
+        });
+        assert.deepStrictEqual(
+            undeclared(
+                { alertmanager: { alertmanagerSpec: { storage: values.alertmanager.alertmanagerSpec.storage } } },
+                declaredValues("kube-prometheus-stack"),
+                [],
+            ),
+            [],
+        );
+    });
+
+    it("the stand-in renders alertmanagerSpec.storage as the Alertmanager's storage, as upstream does", () => {
+        // prometheus-community/helm-charts tag kube-prometheus-stack-79.5.0
+        // (a064fc60bca54b09eb35aa3be0e71239c1dadce3), templates/alertmanager/alertmanager.yaml:
+        // `storage:` from `tpl (toYaml .Values.alertmanager.alertmanagerSpec.storage)` when set;
+        // values.yaml's default is {} (no storage field: an emptyDir).
+        const template = fs.readFileSync(path.join(standIn, "templates/alertmanager.yaml"), "utf8");
+        const kind = template.indexOf("kind: Alertmanager");
+        const end = template.indexOf("\n---", kind);
+        assert.match(
+            template.slice(kind, end),
+            /{{- if \$spec\.storage }}\n {2}storage:\n {4}{{- tpl \(toYaml \$spec\.storage\) \. \| nindent 4 }}\n {2}{{- end }}/,
+        );
+        assert.deepStrictEqual((declaredValues("kube-prometheus-stack") as any).alertmanager.alertmanagerSpec.storage, {});
+    });
+});

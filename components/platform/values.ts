@@ -295,6 +295,9 @@ export function alertmanagerConfig(platform: PlatformConfig): Record<string, unk
     };
 }
 
+/** Grafana's Service name in the monitoring namespace (the grafana chart's fullnameOverride). */
+export const grafanaServiceName = "grafana";
+
 /** Where Grafana's admin credentials and its volume come from. */
 export interface GrafanaWiring {
     /** The Secret holding admin-user and admin-password. */
@@ -308,7 +311,20 @@ export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfi
     return {
         alertmanager: {
             config: alertmanagerConfig(platform),
-            alertmanagerSpec: platform.alerting.receiver === "none" ? {} : { secrets: [alertmanagerSecret.name] },
+            alertmanagerSpec: {
+                ...(platform.alerting.receiver === "none" ? {} : { secrets: [alertmanagerSecret.name] }),
+                // Silences and the notification log survive a restart (the owner's notes: a PVC for
+                // alert state), on the same StorageClass as Grafana's volume.
+                storage: {
+                    volumeClaimTemplate: {
+                        spec: {
+                            storageClassName: grafana.storageClass,
+                            accessModes: ["ReadWriteOnce"],
+                            resources: { requests: { storage: platform.alerting.storageSize } },
+                        },
+                    },
+                },
+            },
         },
         kubeEtcd: { enabled: true, endpoints: controlPlanes, service: { enabled: true, port: 2381, targetPort: 2381 } },
         kubeControllerManager: {
@@ -329,6 +345,9 @@ export function monitoringValues(cluster: ClusterConfig, platform: PlatformConfi
         // The homelab's own alerts (components/platform/alerts.ts), beside the chart's defaults.
         additionalPrometheusRulesMap: { homelab: alertRuleGroups() },
         grafana: {
+            // Service (and Deployment, PVC) "grafana", as the owner's runbooks use it:
+            // kubectl port-forward -n monitoring svc/grafana 3000:80.
+            fullnameOverride: grafanaServiceName,
             // The subchart's ServiceMonitor lacks the `release` label Prometheus selects by.
             serviceMonitor: { labels: { ...scrapedByPrometheus } },
             admin: { existingSecret: grafana.adminSecret, userKey: "admin-user", passwordKey: "admin-password" },
