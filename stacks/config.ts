@@ -6,6 +6,7 @@
 // Secrets are never read as plain values: they come back as secret Outputs.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { platformNamespaces } from "../components/platform/values";
 import { installerImage, officialExtensionPattern } from "../components/talos/schematic";
 import {
     chartVersionPattern,
@@ -364,6 +365,11 @@ export const platformSchema = z
                 targetRevision: z.string().min(1).default("HEAD"),
                 /** User name for HTTPS repository credentials (the token is the secret homelab:gitToken). */
                 username: z.string().optional(),
+                /** The workloads' namespaces. The stack makes them (and keeps them on delete):
+                 * ArgoCD's workloads project may create no cluster-scoped object, Namespaces included. */
+                namespaces: z
+                    .array(z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: "is not a namespace name (RFC 1123 label)" }))
+                    .default([]),
                 /** Files under `path` the root Application never applies (globs): SOPS files, and the
                  * platform's own Applications, which belong to this stack. */
                 exclude: z
@@ -703,6 +709,13 @@ export function crossKeyProblems(s: StackSettings): string[] {
             `${ns}:platform.grafana.storageClass: "${s.platform.grafana.storageClass}" is not a StorageClass democratic-csi makes ` +
                 `(${csi.iscsi.storageClass}, ${csi.nfs.storageClass})`,
         );
+    }
+    // The stack makes these for ArgoCD's workloads: never one the platform or Kubernetes owns.
+    const reserved = new Set<string>([...Object.values(platformNamespaces), "kube-system", "kube-public", "kube-node-lease", "default"]);
+    for (const [i, name] of s.platform.argocd.namespaces.entries()) {
+        if (reserved.has(name)) {
+            problems.push(`${ns}:platform.argocd.namespaces[${i}]: "${name}" belongs to the platform or to Kubernetes, not to the workloads`);
+        }
     }
     const alerting = s.platform.alerting;
     if (alerting.receiver === "email" && alerting.email === undefined) {

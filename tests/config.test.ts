@@ -69,6 +69,20 @@ describe("stack configuration", () => {
     // Each message is part of the interface: exact text, naming key and stack file.
     const cases: [string, (c: any) => void, string][] = [
         [
+            "a workload namespace the platform owns",
+            c => {
+                c.platform.argocd.namespaces = ["apps", "monitoring"];
+            },
+            'homelab:platform.argocd.namespaces[1]: "monitoring" belongs to the platform or to Kubernetes, not to the workloads (Pulumi.lab.yaml)',
+        ],
+        [
+            "a workload namespace that is not a name",
+            c => {
+                c.platform.argocd.namespaces = ["Apps"];
+            },
+            "homelab:platform.argocd.namespaces[0]: is not a namespace name (RFC 1123 label) (Pulumi.lab.yaml)",
+        ],
+        [
             "a node address that is not an IP",
             c => {
                 c.cluster.nodes[0].address = "127.0.10.300";

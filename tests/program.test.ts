@@ -44,7 +44,7 @@ describe("the homelab program (under mocks)", () => {
             "kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
             "kubernetes:batch/v1:CronJob": 1,
             "kubernetes:core/v1:ConfigMap": 2,
-            "kubernetes:core/v1:Namespace": 7,
+            "kubernetes:core/v1:Namespace": 8,
             "kubernetes:core/v1:Secret": 7,
             "kubernetes:helm.sh/v3:Release": 8,
             "kubernetes:metallb.io/v1beta1:IPAddressPool": 1,

@@ -81,6 +81,8 @@ export class GitOps extends pulumi.ComponentResource {
                 },
                 { ...o, dependsOn: [this.argocd] },
             );
+        // The workloads' namespaces: theirs to fill, the stack's to make and keep.
+        for (const workloadNamespace of settings.namespaces) platformNamespace(name, workloadNamespace, o);
         project("argocd-workloads", "workloads", v.workloadsProjectSpec(settings.repoURL));
         // ArgoCD makes `default` when it is missing and never resets it; written here (an upsert
         // when it exists) it is locked before the root app makes its first child.

@@ -377,7 +377,10 @@ export function workloadsProjectSpec(repoURL: string): Record<string, unknown> {
             { server: "https://kubernetes.default.svc", namespace: "!kube-system" },
             { server: "https://kubernetes.default.svc", namespace: "*" },
         ],
-        clusterResourceWhitelist: [{ group: "", kind: "Namespace" }],
+        // No cluster-scoped kind, Namespace included: ArgoCD checks cluster-scoped objects by kind
+        // alone, so a whitelisted Namespace would let a workload take over (and prune) `traefik`
+        // or `kube-system`. Workload namespaces come from the stack (platform.argocd.namespaces).
+        clusterResourceWhitelist: [],
     };
 }
 

@@ -56,10 +56,11 @@ for b in zfs zpool; do [[ -e /usr/sbin/$b ]] || ln -s "/sbin/$b" "/usr/sbin/$b";
 # reuse one that is already running and remember that it is not ours, so stop.sh leaves it.
 if ! alive "$RUN/zfs-fuse.pid"; then
   rm -f "$RUN/zfs-fuse.pid"
-  # A daemon whose lab checkout was deleted has nobody left to stop it, and its pools' files are
-  # gone: stop it (it shuts down in seconds) rather than reuse it.
+  # A daemon whose lab checkout was deleted has nobody left to stop it: unless another lab has
+  # since imported a pool into it, stop it (it shuts down in seconds) rather than reuse it.
   for pid in $(pidof zfs-fuse || true); do
-    if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *" (deleted)" ]]; then
+    if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *" (deleted)" ]] &&
+      [[ -z "$(timeout 10 zpool list -H -o name 2>/dev/null)" ]]; then
       echo "[nas] stopping zfs-fuse $pid, left behind by a deleted checkout"
       kill "$pid" 2>/dev/null || true
       wait_for 100 eval "! kill -0 $pid 2>/dev/null" || { echo "[nas] zfs-fuse $pid does not stop"; exit 1; }
@@ -84,7 +85,8 @@ if ! alive "$RUN/zfs-fuse.pid"; then
   fi
 fi
 # The socket appears before the daemon answers; `zpool list` succeeds once it does.
-if ! wait_for 100 eval 'zpool list -H >/dev/null 2>&1'; then
+# A loaded machine (2 cores, a build alongside) can take well over 10 s to get it answering.
+if ! wait_for 600 eval 'zpool list -H >/dev/null 2>&1'; then
   if [[ -e "$RUN/zfs-fuse.external" ]]; then
     pid="$(pidof zfs-fuse || true)"
     echo "[nas] zfs-fuse $pid does not answer; it belongs to the lab in $(readlink "/proc/${pid%% *}/cwd" 2>/dev/null || echo '?'): stop that lab first"
