@@ -8,8 +8,11 @@ import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
 import { kubeRequests, labDir, labLogLines, sshSessions, talosCalls } from "./lablogs";
+import { AppProjectSpec, appProjectSpecFrom, destinationPermitted, objectPermitted, sourcePermitted } from "../components/platform/argocd-projects";
+import { platformNamespaces } from "../components/platform/values";
+import { parseStackSettings } from "../stacks/config";
 import { itemNames, kubeFrom, kubeRequest } from "../tools/stack-access";
-import { root } from "./stackfiles";
+import { rawStackConfig, root } from "./stackfiles";
 
 const lab = labDir;
 const passphraseEnv = { ...process.env, PULUMI_CONFIG_PASSPHRASE_FILE: path.join(root, "stacks/lab.passphrase") };
@@ -148,8 +151,42 @@ describe("the lab from scratch @engine @lab", function () {
 
 describe("a deployed lab @engine @lab", function () {
     this.timeout(900_000);
+    let kubeconfig = "";
     before(() => {
-        deployedLab();
+        kubeconfig = deployedLab();
+    });
+
+    it("holds every workload to ArgoCD's project rules, as the API server's AppProjects say", async () => {
+        const listing = await kubeGet(kubeconfig, "/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects");
+        const projects = new Map<string, AppProjectSpec>(
+            (JSON.parse(listing.body).items as { metadata: { name: string }; spec?: unknown }[]).map(p => [
+                p.metadata.name,
+                appProjectSpecFrom(p.spec ?? {}),
+            ]),
+        );
+        assert.deepStrictEqual([...projects.keys()].sort(), ["apps-of-apps", "default", "workloads"]);
+        const { repoURL, namespaces } = parseStackSettings("lab", rawStackConfig("lab")).platform.argocd;
+        const inCluster = { server: "https://kubernetes.default.svc" };
+        // What ArgoCD checks before it syncs a child: its source, its destination, then each object.
+        const deploys = (project: string, group: string, kind: string, namespace: string) => {
+            const spec = projects.get(project)!;
+            return (
+                sourcePermitted(spec, repoURL) &&
+                destinationPermitted(spec, { ...inCluster, namespace }) &&
+                objectPermitted(spec, inCluster, { group, kind, namespace: kind === "Namespace" ? "" : namespace })
+            );
+        };
+        // The root app may make the child Application; the child may deploy into a workload namespace.
+        assert.ok(deploys("apps-of-apps", "argoproj.io", "Application", "argocd"));
+        assert.deepStrictEqual(namespaces, ["apps"]);
+        assert.strictEqual((await kubeGet(kubeconfig, "/api/v1/namespaces/apps")).status, 200, "the stack made the workloads' namespace");
+        assert.ok(deploys("workloads", "apps", "Deployment", "apps"), "a workload in its own namespace (otherwise this test proves nothing)");
+        for (const ns of [...Object.values(platformNamespaces), "kube-system"]) {
+            assert.strictEqual(deploys("workloads", "apps", "Deployment", ns), false, `a workload Deployment in ${ns}`);
+            assert.strictEqual(deploys("workloads", "", "Namespace", ns), false, `a workload Namespace named ${ns}`);
+        }
+        for (const ns of ["apps", "monitoring"]) assert.strictEqual(deploys("default", "apps", "Deployment", ns), false, `project default, ${ns}`);
+        assert.strictEqual(deploys("apps-of-apps", "apps", "Deployment", "argocd"), false, "the root app's project makes Applications only");
     });
 
     it("a second `npm run lab` changes nothing and opens no SSH session; preview expects no changes", () => {
