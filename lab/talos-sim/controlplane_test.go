@@ -107,7 +107,7 @@ func bootstrapNode(t *testing.T, ip string) *bootstrappedNode {
 func TestControlPlane(t *testing.T) {
 	t.Parallel() // with TestNodeAndWorkloads, on its own address
 
-	const ip = "127.0.10.251"
+	const ip = "127.0.21.251"
 
 	b := bootstrapNode(t, ip)
 	api, node := b.api, b.node
