@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Starts the lab's real parts for one lab stack (default: lab) and points the stack at them:
 #   NAS:    sshd + zfs-fuse, pool `default` (shared by every lab stack)   lab/nas/start.sh
-#   Talos:  one machine-API simulator per stack, on the address of the stack's node; on
-#           bootstrap it starts that node's etcd, kube-apiserver, kube-controller-manager
-#                                                                          lab/talos/start.sh
+#   Talos:  one machine-API simulator per node of the stack, at the node's address; control
+#           planes run etcd (one cluster: the bootstrapped one's, joined by the others),
+#           kube-apiserver, kube-controller-manager and share the stack's VIP; workers join
+#           through it                                                     lab/talos/start-stack.sh
 #   Charts: static Helm repository of stand-in charts (shared)            lab/charts/serve.sh
 # The NAS's pinned host key and the client key are written into the stack's config.
 # usage: bash lab/start.sh [stack]
@@ -41,13 +42,10 @@ if [[ "$(pulumi_stack config get homelab:nasSshPrivateKey 2>/dev/null)" != "$(ca
   pulumi_stack config set --secret homelab:nasSshPrivateKey <"$client_key"
 fi
 
-# Talos: the lab stack's node is `talos` (state .lab/talos); another stack's is `talos-<stack>`.
-node_address="$(node -e '
-  const doc = require("js-yaml").load(require("fs").readFileSync(process.argv[1], "utf8"));
-  const nodes = doc.config["homelab:cluster"].nodes;
-  if (nodes.length !== 1) { console.error(`[lab] the lab simulates single-node stacks; ${process.argv[1]} has ${nodes.length} nodes`); process.exit(2); }
-  console.log(nodes[0].address);' "Pulumi.$stack.yaml")"
-LAB_TALOS_NAME="talos$([[ $stack == lab ]] || echo "-$stack")" bash lab/talos/start.sh "$node_address:50000"
+# Talos: one simulator per node, at the node's address (lab/talos/start-stack.sh): the lab
+# stack's single node is `talos` (state .lab/talos), another single-node stack's `talos-<stack>`,
+# and each node of a multi-node stack `talos-<stack>-<node>`.
+bash lab/talos/start-stack.sh "$stack"
 
 bash lab/charts/serve.sh
 echo "[lab] services for stack $stack up in $((SECONDS - t0))s"

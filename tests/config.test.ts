@@ -28,7 +28,7 @@ function labWith(edit: (c: any) => void): readonly string[] {
 }
 
 describe("stack configuration", () => {
-    for (const stack of ["lab", "homelab"]) {
+    for (const stack of ["lab", "lab-ha", "homelab"]) {
         it(`accepts the committed Pulumi.${stack}.yaml`, () => {
             assert.deepStrictEqual(problems(rawStackConfig(stack), stack), []);
         });
@@ -64,6 +64,31 @@ describe("stack configuration", () => {
             addresses.every(a => a.startsWith("127.")),
             addresses.join(", "),
         );
+    });
+
+    it("gives lab-ha the multi-node shape: three control planes behind a VIP and a worker, beside lab", () => {
+        const ha = parseStackSettings("lab-ha", rawStackConfig("lab-ha"));
+        const lab = parseStackSettings("lab", rawStackConfig("lab"));
+        assert.deepStrictEqual(
+            ha.cluster.nodes.map(n => [n.name, n.address, n.role, n.metricsAddress]),
+            [
+                ["lab-ha-cp1", "127.0.20.11", "controlplane", "192.0.2.11"],
+                ["lab-ha-cp2", "127.0.20.12", "controlplane", "192.0.2.12"],
+                ["lab-ha-cp3", "127.0.20.13", "controlplane", "192.0.2.13"],
+                ["lab-ha-w1", "127.0.20.21", "worker", undefined],
+            ],
+        );
+        assert.strictEqual(ha.cluster.name, "lab-ha");
+        assert.strictEqual(ha.cluster.vip, "127.0.20.10");
+        assert.strictEqual(ha.cluster.endpoint, "https://127.0.20.10:6443");
+        assert.deepStrictEqual(ha.network.metallbAddresses, ["127.0.20.100-127.0.20.110"]);
+        assert.strictEqual(ha.network.ingressAddress, "127.0.20.100");
+        // Its datasets are lab's, moved under default/lab-ha on the same pool (as rollout's lab2).
+        assert.deepStrictEqual(
+            ha.nas.datasets.map(d => d.name),
+            ["default/lab-ha", ...lab.nas.datasets.map(d => d.name.replace(/^default\//, "default/lab-ha/"))],
+        );
+        assert.strictEqual(ha.nas.etcdBackups.dataset, "default/lab-ha/etcd-backups");
     });
 
     // Each message is part of the interface: exact text, naming key and stack file.

@@ -10,7 +10,7 @@ import (
 // TestAPIServerConfigFiles compares the rendered files, as data, with what Talos v1.11.5 writes
 // for a generated config.
 func TestAPIServerConfigFiles(t *testing.T) {
-	cluster := newTestCluster(t, "https://127.0.10.253:6443")
+	cluster := newTestCluster(t, "https://127.0.21.253:6443")
 
 	admission, err := admissionControlConfig(cluster.config)
 	if err != nil {

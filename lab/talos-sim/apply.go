@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -55,13 +56,14 @@ func loadConfig(data []byte, installed bool) (config.Provider, []string, error) 
 		return nil, nil, status.Error(codes.InvalidArgument, validationPrefix+err.Error())
 	}
 
-	// Talos accepts configs this simulator cannot serve (a worker whose apid certificate comes
-	// from trustd). Say so plainly, and finally (InvalidArgument), instead of failing later in
-	// the TLS layer.
-	if cfg.RawV1Alpha1() == nil || cfg.Machine().Security().IssuingCA() == nil ||
-		len(cfg.Machine().Security().IssuingCA().Key) == 0 {
+	// Talos accepts configs this simulator cannot serve. Say so plainly, and finally
+	// (InvalidArgument), instead of failing later in the TLS layer: a control plane signs its
+	// own apid certificate with machine.ca's key; a worker has trustd sign it and verifies
+	// clients with machine.ca's certificate.
+	if ca := cfg.Machine().Security().IssuingCA(); cfg.RawV1Alpha1() == nil || ca == nil || len(ca.Crt) == 0 ||
+		(cfg.Machine().Type().IsControlPlane() && len(ca.Key) == 0) {
 		return nil, nil, status.Error(codes.InvalidArgument,
-			"talos-sim: only configs with a v1alpha1 document carrying machine.ca (crt and key) can be served, i.e. control-plane configs")
+			"talos-sim: only configs with a v1alpha1 document carrying machine.ca (a control plane's with its key) can be served")
 	}
 
 	return cfg, warnings, nil
@@ -168,6 +170,9 @@ func (s *Simulator) applyInMaintenance(req *machine.ApplyConfigurationRequest) (
 		s.rebootUntil.Store(time.Now().Add(s.opts.RebootWindow).UnixNano())
 	}
 
+	// The node boots into its installed system: its services start.
+	go s.bootServices(cfg)
+
 	s.log.Info("config applied", "mode", modeFlag(req.Mode), "maintenance", true, "reboot", true,
 		"cluster", cfg.Cluster().Name(), "endpoint", cfg.Cluster().Endpoint().String())
 
@@ -185,6 +190,12 @@ func (s *Simulator) activate(cfg config.Provider, data []byte, install bool) err
 	next, err := s.newNodeState(cfg)
 	if err != nil {
 		return status.Errorf(codes.Internal, "issuing the node certificate: %s", err)
+	}
+
+	// A worker keeps the certificate trustd signed while its OS CA stays the same.
+	if prev := s.node(); prev != nil && next.tls.Load() == nil && prev.tls.Load() != nil &&
+		bytes.Equal(prev.config.Machine().Security().IssuingCA().Crt, cfg.Machine().Security().IssuingCA().Crt) {
+		next.tls.Store(prev.tls.Load())
 	}
 
 	if err = s.state.saveConfig(data); err != nil {
@@ -211,6 +222,7 @@ func (s *Simulator) activate(cfg config.Provider, data []byte, install bool) err
 	// A running control plane keeps the cluster PKI it was started with; a changed cluster CA
 	// reaches it at the simulator's next start (pki/ is rewritten then).
 	s.current.Store(next)
+	s.awaitWorkerIdentity(next)
 
 	return nil
 }

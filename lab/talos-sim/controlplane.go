@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,9 +26,14 @@ const (
 // kubeBinaries must all exist in --kube-bin-dir before the control plane starts.
 var kubeBinaries = []string{"etcd", "kube-apiserver", "kube-controller-manager"}
 
-// controlPlane runs what Talos runs on a bootstrapped control-plane node: etcd,
+// controlPlane runs what Talos runs on a control-plane node: the etcd service, then
 // kube-apiserver and kube-controller-manager, here as child processes on the node's loopback
-// address. They are supervised (restarted when they exit) and stopped with the simulator.
+// address, plus the kubelet stand-in and, when the config names one, the VIP operator. The
+// processes are supervised (restarted when they exit) and stopped with the simulator.
+//
+// The etcd service starts as soon as a control-plane config is applied, as on Talos: a node
+// without etcd data waits to join an existing cluster (etcdcluster.go) until either it joins or
+// Bootstrap restarts it in bootstrap mode; a node with data starts from it.
 type controlPlane struct {
 	ip     net.IP
 	binDir string
@@ -35,26 +41,44 @@ type controlPlane struct {
 	log    *slog.Logger
 	// source is what the kubelet stand-in reports the node as (set by the Simulator).
 	source nodeSource
+	// apidPort is the node's machine API port, which the VIP forwards too.
+	apidPort int
 
-	mu      sync.Mutex
-	plan    *controlPlanePlan // nil until started
-	cancel  context.CancelFunc
-	stopped sync.WaitGroup
+	mu     sync.Mutex
+	cur    *controlPlaneRun // nil while stopped
+	closed bool             // the simulator shut down: nothing starts any more
+}
+
+// controlPlaneRun is one start of the control plane (one boot of the node).
+type controlPlaneRun struct {
+	plan      *controlPlanePlan
+	bootstrap bool // started by Bootstrap: etcd forms a new cluster if it has no data
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	ready     chan struct{} // closed once the API server answers /readyz
+	// vipCancel and vipDone: the VIP operator stops (and resigns) before everything else, as
+	// Talos's does when the kubelet lifecycle tears down, before etcd stops.
+	vipCancel context.CancelFunc
+	vipDone   chan struct{}
 }
 
 func newControlPlane(ip net.IP, binDir string, state stateStore, log *slog.Logger) *controlPlane {
 	return &controlPlane{ip: ip, binDir: binDir, state: state, log: log}
 }
 
-// start launches the control plane in the background; a second call is a no-op. Only the key
-// material is written synchronously, so a config that cannot run a control plane fails the
+// start launches the control plane in the background; while one runs it is a no-op. Only the
+// key material is written synchronously, so a config that cannot run a control plane fails the
 // call that asked for it.
-func (c *controlPlane) start(cfg config.Provider) error {
+func (c *controlPlane) start(cfg config.Provider, bootstrap bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	if c.plan != nil {
+	if c.cur != nil {
 		return nil
+	}
+
+	if c.closed {
+		return errors.New("the node is shutting down")
 	}
 
 	plan, err := planControlPlane(cfg, c.ip, c.state)
@@ -65,61 +89,177 @@ func (c *controlPlane) start(cfg config.Provider) error {
 	plan.talosAPIAccess = cfg.Machine().Features().KubernetesTalosAPIAccess().Enabled()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	c.plan, c.cancel = plan, cancel
+	vipCtx, vipCancel := context.WithCancel(ctx)
+	run := &controlPlaneRun{
+		plan: plan, bootstrap: bootstrap, cancel: cancel, ready: make(chan struct{}),
+		vipCancel: vipCancel, vipDone: make(chan struct{}),
+	}
+	c.cur = run
 
-	c.stopped.Add(1)
+	run.wg.Add(1)
 
 	go func() {
-		defer c.stopped.Done()
-		c.run(ctx, plan)
+		defer run.wg.Done()
+		c.run(ctx, vipCtx, run, cfg)
 	}()
 
 	return nil
 }
 
-// stop terminates the processes (SIGTERM, SIGKILL after 10 s) and waits for them.
-func (c *controlPlane) stop() {
+// running tells whether a control plane runs, and whether Bootstrap started it.
+func (c *controlPlane) running() (running, bootstrap bool) {
 	c.mu.Lock()
-	cancel := c.cancel
-	c.mu.Unlock()
+	defer c.mu.Unlock()
 
-	if cancel != nil {
-		cancel()
+	if c.cur == nil {
+		return false, false
 	}
 
-	c.stopped.Wait()
+	return true, c.cur.bootstrap
 }
 
-// run brings the processes up in dependency order: the API server refuses to start without
-// etcd, and the controller manager exits when the RBAC roles the API server creates on its
-// first start are not there yet.
-func (c *controlPlane) run(ctx context.Context, plan *controlPlanePlan) {
+// shutdown stops the control plane for good.
+func (c *controlPlane) shutdown() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+
+	c.stop()
+}
+
+// stop terminates the processes (SIGTERM, SIGKILL after 10 s) and waits for them; the VIP, if
+// held, is resigned first. A later start begins afresh (a reboot).
+func (c *controlPlane) stop() {
+	c.mu.Lock()
+	run := c.cur
+	c.cur = nil
+	c.mu.Unlock()
+
+	if run == nil {
+		return
+	}
+
+	run.vipCancel()
+
+	select {
+	case <-run.vipDone:
+	case <-time.After(vipResignTimeout):
+	}
+
+	run.cancel()
+	run.wg.Wait()
+}
+
+// etcdDataEmpty is Talos's test for a node whose etcd has never run here: the data directory
+// is missing or empty (services/etcd.go IsDirEmpty, v1alpha1_server.go Bootstrap).
+func (c *controlPlane) etcdDataEmpty() bool {
+	entries, _ := os.ReadDir(c.state.path("etcd")) //nolint:errcheck
+
+	return len(entries) == 0
+}
+
+// run brings the processes up in dependency order: etcd (joining the cluster first when it has
+// no data and was not bootstrapped), the API server once etcd has quorum (Talos's etcd health
+// check), the controller manager once the API server's RBAC roles exist.
+func (c *controlPlane) run(ctx, vipCtx context.Context, run *controlPlaneRun, cfg config.Provider) {
+	plan := run.plan
+	vipStarted := false
+
+	defer func() {
+		if !vipStarted {
+			close(run.vipDone)
+		}
+	}()
+
 	if err := c.waitForBinaries(ctx); err != nil {
 		return
 	}
 
-	c.superviseInBackground(ctx, "etcd", c.etcdArgs(plan))
+	args := c.etcdArgs(plan)
 
-	if err := poll(ctx, time.Second, func() error { return etcdHealthy(ctx, plan) }); err != nil {
+	var learner uint64
+
+	if c.etcdDataEmpty() {
+		peer := plan.etcdURL(etcdPeerPort)
+		initial := plan.etcdName + "=" + peer
+		clusterState := "new"
+
+		if !run.bootstrap {
+			var err error
+
+			if initial, learner, err = buildInitialCluster(ctx, c.log, cfg, plan.etcdName, peer); err != nil {
+				return
+			}
+
+			clusterState = "existing"
+		}
+
+		args = append(args,
+			"--initial-cluster="+initial,
+			"--initial-cluster-state="+clusterState,
+			"--initial-advertise-peer-urls="+peer,
+		)
+	}
+
+	c.superviseInBackground(ctx, &run.wg, "etcd", args)
+
+	if learner != 0 {
+		run.wg.Add(1)
+
+		go func() {
+			defer run.wg.Done()
+
+			promoteMember(ctx, c.log, cfg, learner) //nolint:errcheck // logged inside
+		}()
+	}
+
+	if err := poll(ctx, time.Second, func() error {
+		checkCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+
+		return localEtcdHealthy(checkCtx, plan.etcdEndpoint())
+	}); err != nil {
 		return
 	}
 
-	c.superviseInBackground(ctx, "kube-apiserver", apiServerArgs(plan))
+	c.log.Info("etcd is healthy", "member", plan.etcdName)
+
+	// The VIP operator campaigns once etcd is healthy; it does not wait for the API server
+	// (operator/vip.go: "VIP should be still assigned" during a bootstrap).
+	if plan.vip != "" {
+		vipStarted = true
+
+		run.wg.Add(1)
+
+		go func() {
+			defer run.wg.Done()
+			defer close(run.vipDone)
+			c.runVIP(vipCtx, plan)
+		}()
+	}
+
+	c.superviseInBackground(ctx, &run.wg, "kube-apiserver", apiServerArgs(plan))
 
 	if err := apiServerReady(ctx, plan); err != nil {
 		return
 	}
 
-	c.superviseInBackground(ctx, "kube-controller-manager", controllerManagerArgs(plan))
+	close(run.ready)
+
+	c.superviseInBackground(ctx, &run.wg, "kube-controller-manager", controllerManagerArgs(plan))
 
 	// The node's kubelet stand-in registers the Node and keeps it Ready (kubelet.go): without
 	// a Node no DaemonSet gets a Pod.
-	c.stopped.Add(1)
+	run.wg.Add(1)
 
 	go func() {
-		defer c.stopped.Done()
+		defer run.wg.Done()
 		c.runKubelet(ctx, plan)
 	}()
+
+	// Talos's bootstrap manifests that the lab needs: the kubelet bootstrap token and its RBAC
+	// (workers join with it), and the talos.dev ServiceAccount type.
+	c.applyBootstrapManifests(ctx, plan)
 
 	if plan.talosAPIAccess {
 		c.registerTalosCRDs(ctx, plan)
@@ -146,29 +286,33 @@ func (c *controlPlane) waitForBinaries(ctx context.Context) error {
 	})
 }
 
-// etcdMemberName is the lab's single etcd member (a restore must name it the same).
-const etcdMemberName = "talos-sim"
-
 // currentPlan is the running control plane's plan, nil before it starts.
 func (c *controlPlane) currentPlan() *controlPlanePlan {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	return c.plan
+	if c.cur == nil {
+		return nil
+	}
+
+	return c.cur.plan
 }
 
+// etcdArgs are the arguments every start of etcd has (services/etcd.go argsForControlPlane, less
+// TLS): the member is named after the node's hostname; the initial-cluster arguments are added
+// only when the data directory is empty (run).
 func (c *controlPlane) etcdArgs(plan *controlPlanePlan) []string {
-	const member = etcdMemberName
-
 	return []string{
-		"--name=" + member,
+		"--name=" + plan.etcdName,
 		"--data-dir=" + c.state.path("etcd"),
 		"--listen-client-urls=" + plan.etcdURL(etcdClientPort),
 		"--advertise-client-urls=" + plan.etcdURL(etcdClientPort),
-		// Explicit peer URLs: etcd's default (localhost:2380) would clash between two nodes.
+		// Talos listens on every address; the lab's nodes share the loopback interface, so each
+		// listens on its own address (the VIP's holder forwards the client port, vip.go).
 		"--listen-peer-urls=" + plan.etcdURL(etcdPeerPort),
-		"--initial-advertise-peer-urls=" + plan.etcdURL(etcdPeerPort),
-		"--initial-cluster=" + member + "=" + plan.etcdURL(etcdPeerPort),
+		"--experimental-initial-corrupt-check=true",
+		"--experimental-watch-progress-notify-interval=5s",
+		"--experimental-compact-hash-check-enabled=true",
 		"--unsafe-no-fsync",
 	}
 }
@@ -187,9 +331,13 @@ func apiServerArgs(plan *controlPlanePlan) []string {
 		"--client-ca-file=" + plan.file("ca.crt"),
 		"--service-account-key-file=" + plan.file("sa.key"),
 		"--service-account-signing-key-file=" + plan.file("sa.key"),
-		"--service-account-issuer=" + plan.apiServerURL(),
+		// Every API server issues and accepts tokens of the cluster endpoint (Talos:
+		// service-account-issuer is the control-plane endpoint), so a token from one is good on all.
+		"--service-account-issuer=" + plan.issuer,
 		"--service-cluster-ip-range=" + plan.serviceCIDRs,
 		"--authorization-mode=Node,RBAC",
+		// Kubelets join with the bootstrap token of cluster.token (manifests.go).
+		"--enable-bootstrap-token-auth=true",
 		// Talos's admission: NodeRestriction on top of the API server's default plugins, and
 		// the plugin configuration of cluster.apiServer.admissionControl (by default
 		// PodSecurity enforcing baseline). Secrets are encrypted at rest with the config's
@@ -250,8 +398,9 @@ func controllerManagerArgs(plan *controlPlanePlan) []string {
 		"--cluster-cidr=" + plan.podCIDRs,
 		"--service-cluster-ip-range=" + plan.serviceCIDRs,
 		"--configure-cloud-routes=false",
-		// A single instance: no need to wait out a previous run's lease after a restart.
-		"--leader-elect=false",
+		// Talos elects a leader among the control planes' controller managers. A single control
+		// plane (no VIP) skips it, so a restart need not wait out its own previous lease.
+		"--leader-elect=" + strconv.FormatBool(plan.vip != ""),
 		"--profiling=false",
 	}
 }
@@ -259,14 +408,19 @@ func controllerManagerArgs(plan *controlPlanePlan) []string {
 // waitReady waits until the started control plane's API server is ready or ctx ends.
 func (c *controlPlane) waitReady(ctx context.Context) error {
 	c.mu.Lock()
-	plan := c.plan
+	run := c.cur
 	c.mu.Unlock()
 
-	if plan == nil {
+	if run == nil {
 		return errors.New("control plane not started")
 	}
 
-	return apiServerReady(ctx, plan)
+	select {
+	case <-run.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // apiServerReady polls the API server's /readyz with a system:masters identity until it
@@ -290,11 +444,4 @@ func apiServerReady(ctx context.Context, plan *controlPlanePlan) error {
 	return poll(ctx, 500*time.Millisecond, func() error {
 		return getOK(ctx, client, plan.apiServerURL()+"/readyz")
 	})
-}
-
-func etcdHealthy(ctx context.Context, plan *controlPlanePlan) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	defer client.CloseIdleConnections()
-
-	return getOK(ctx, client, plan.etcdURL(etcdClientPort)+"/health")
 }

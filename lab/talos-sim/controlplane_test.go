@@ -107,7 +107,7 @@ func bootstrapNode(t *testing.T, ip string) *bootstrappedNode {
 func TestControlPlane(t *testing.T) {
 	t.Parallel() // with TestNodeAndWorkloads, on its own address
 
-	const ip = "127.0.10.251"
+	const ip = "127.0.21.251"
 
 	b := bootstrapNode(t, ip)
 	api, node := b.api, b.node
@@ -141,13 +141,20 @@ func TestControlPlane(t *testing.T) {
 	err := node.Bootstrap(rpcCtx(t), &machineapi.BootstrapRequest{})
 	assertCode(t, err, codes.AlreadyExists)
 
-	// An upgrade "reboots" only the machine API: the control plane keeps serving through it.
+	// An upgrade reboots the node: its etcd (one member: quorum holds, so Talos allows it) and
+	// API server stop and come back on their data; the node answers again once they are back.
 	if _, err = node.Upgrade(rpcCtx(t), "ghcr.io/siderolabs/installer:v1.11.6", false, false); err != nil {
 		t.Fatal(err)
 	}
 
 	_, err = node.Version(rpcCtx(t))
 	assertCode(t, err, codes.Unavailable, "rebooting")
+
+	eventually(t, 100*time.Second, func() error {
+		_, err := node.Version(rpcCtx(t))
+
+		return err
+	})
 	api.get(t, "/api/v1/namespaces/default/configmaps/talos-sim-test")
 
 	// A restart of the simulator stops the processes and brings them back on its own, on

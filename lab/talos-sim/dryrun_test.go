@@ -60,7 +60,7 @@ func machineConfig(ctx context.Context, c *client.Client, id resource.ID) ([]byt
 // generateDiff; internal/app/maintenance/server.go), with a real diff against the running
 // config, and changes nothing on the node.
 func TestDryRunLikeTalos(t *testing.T) {
-	const ip = "127.0.10.233"
+	const ip = "127.0.21.233"
 
 	cluster := newTestCluster(t, "https://"+ip+":6443")
 	sim := startSim(t, ip, Options{StateDir: t.TempDir(), SkipControlPlane: true})
@@ -214,7 +214,7 @@ func TestDryRunLikeTalos(t *testing.T) {
 // internal/app/resources/access.go), with the persistent config running ahead after a staged
 // apply until the next start.
 func TestMachineConfigResource(t *testing.T) {
-	const ip = "127.0.10.234"
+	const ip = "127.0.21.234"
 
 	cluster := newTestCluster(t, "https://"+ip+":6443")
 	stateDir := t.TempDir()

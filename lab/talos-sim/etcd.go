@@ -15,6 +15,7 @@ import (
 
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,7 +29,7 @@ const recoverSnapshotFile = "etcd-recover.snapshot"
 // of its database (etcd's Maintenance/Snapshot, through its HTTP gateway) and the node passes
 // it on in chunks, as Talos does. Allowed for os:admin and os:etcd:backup.
 func (s *Simulator) etcdSnapshot(stream grpc.ServerStreamingServer[common.Data]) error {
-	if !s.state.bootstrapped() || s.opts.SkipControlPlane {
+	if s.opts.SkipControlPlane || s.cp.etcdDataEmpty() {
 		return status.Error(codes.FailedPrecondition, "etcd is not running on this node")
 	}
 
@@ -155,7 +156,7 @@ func (s *Simulator) etcdRecover(stream grpc.ClientStreamingServer[common.Data, m
 
 // restoreEtcd turns the uploaded snapshot into etcd's data directory with the real etcdutl,
 // before the control plane starts (Bootstrap with recover_etcd).
-func (s *Simulator) restoreEtcd(ctx context.Context, skipHashCheck bool) error {
+func (s *Simulator) restoreEtcd(ctx context.Context, cfg config.Provider, skipHashCheck bool) error {
 	snapshot := s.state.path(recoverSnapshotFile)
 	if _, err := os.Stat(snapshot); err != nil {
 		return status.Error(codes.FailedPrecondition, "no etcd snapshot uploaded: call EtcdRecover first")
@@ -170,12 +171,19 @@ func (s *Simulator) restoreEtcd(ctx context.Context, skipHashCheck bool) error {
 		return status.Error(codes.Internal, err.Error())
 	}
 
+	// The member is named after the node, as the etcd it restores for (services/etcd.go
+	// recoverFromSnapshot).
+	name, _, err := nodeHostname(cfg, s.ip, s.state)
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+
 	ip := s.cp.ip.String()
 	args := []string{
 		"snapshot", "restore", snapshot,
 		"--data-dir", dataDir,
-		"--name", etcdMemberName,
-		"--initial-cluster", fmt.Sprintf("%s=http://%s:%d", etcdMemberName, ip, etcdPeerPort),
+		"--name", name,
+		"--initial-cluster", fmt.Sprintf("%s=http://%s:%d", name, ip, etcdPeerPort),
 		"--initial-advertise-peer-urls", fmt.Sprintf("http://%s:%d", ip, etcdPeerPort),
 	}
 	if skipHashCheck {

@@ -11,7 +11,7 @@ import (
 // TestFaultInjection checks --fail-first and --reboot-window, which the lab's reliability
 // tests use to prove the stack's retries.
 func TestFaultInjection(t *testing.T) {
-	const ip = "127.0.10.249"
+	const ip = "127.0.21.249"
 
 	cluster := newTestCluster(t, "https://"+ip+":6443")
 	sim := startSim(t, ip, Options{StateDir: t.TempDir(), SkipControlPlane: true, FailFirst: 2, RebootWindow: 2 * time.Second})

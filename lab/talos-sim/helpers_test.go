@@ -99,8 +99,9 @@ type runningSim struct {
 	once sync.Once
 }
 
-// startSim serves a simulator on ip:50000. Tests use 127.0.10.233/234 and 127.0.10.24x/25x so
-// they never meet the lab's node on 127.0.10.2 (talos-ops's tests use 127.0.10.230/231/24x).
+// startSim serves a simulator on ip:50000. Tests use 127.0.21.233/234 and 127.0.21.24x/25x (the
+// multi-node test 127.0.21.10-21) so they never meet a lab on 127.0.10.x or the lab-ha stack on
+// 127.0.20.x (talos-ops's tests use 127.0.10.230/231/24x).
 func startSim(t *testing.T, ip string, opts Options) *runningSim {
 	t.Helper()
 

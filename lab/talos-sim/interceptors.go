@@ -19,6 +19,8 @@ const (
 	methodVersion    = "/machine.MachineService/Version"
 	methodUpgrade    = "/machine.MachineService/Upgrade"
 	methodSnapshot   = "/machine.MachineService/EtcdSnapshot"
+	methodMembers    = "/machine.MachineService/EtcdMemberList"
+	methodEtcdStatus = "/machine.MachineService/EtcdStatus"
 	methodDisks      = "/storage.StorageService/Disks"
 
 	// The resource API (`talosctl get`); what each type needs is the access policy's
@@ -86,7 +88,7 @@ func (s *Simulator) admit(ctx context.Context, method string) error {
 		return status.Errorf(codes.Unavailable, "talos-sim: injected failure %d of %d", n, s.opts.FailFirst)
 	}
 
-	if until := s.rebootUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+	if until := s.rebootUntil.Load(); s.rebooting.Load() || (until != 0 && time.Now().UnixNano() < until) {
 		return status.Error(codes.Unavailable, "talos-sim: node is rebooting")
 	}
 
@@ -111,6 +113,10 @@ func (s *Simulator) admit(ctx context.Context, method string) error {
 	case method == methodSnapshot:
 		// What an in-cluster backup job's Talos service account is given.
 		allowed, needed = roles.IncludesAny(role.MakeSet(role.Admin, role.EtcdBackup)), string(role.EtcdBackup)+" or "+string(role.Admin)
+	case method == methodMembers, method == methodEtcdStatus:
+		// machined.go: os:admin, os:operator, os:reader and os:etcd:backup.
+		allowed = roles.IncludesAny(role.MakeSet(role.Admin, role.Operator, role.Reader, role.EtcdBackup))
+		needed = string(role.Reader) + ", " + string(role.EtcdBackup) + " or higher"
 	}
 
 	if !allowed {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,18 +21,21 @@ import (
 type kubeAPI struct {
 	server string
 	http   *http.Client
+	// token, when set, is sent as a bearer token (the kubelet's bootstrap token).
+	token string
 }
 
-func newKubeAPI(plan *controlPlanePlan, cert tls.Certificate) *kubeAPI {
+func newKubeAPI(server string, roots *x509.CertPool, cert tls.Certificate) *kubeAPI {
+	tlsConfig := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if len(cert.Certificate) > 0 {
+		tlsConfig.Certificates = []tls.Certificate{cert}
+	}
+
 	return &kubeAPI{
-		server: plan.apiServerURL(),
+		server: server,
 		http: &http.Client{
-			Timeout: 10 * time.Second,
-			Transport: &http.Transport{TLSClientConfig: &tls.Config{
-				RootCAs:      plan.caPool,
-				Certificates: []tls.Certificate{cert},
-				MinVersion:   tls.VersionTLS12,
-			}},
+			Timeout:   10 * time.Second,
+			Transport: &http.Transport{TLSClientConfig: tlsConfig},
 		},
 	}
 }
@@ -79,6 +83,10 @@ func (k *kubeAPI) do(ctx context.Context, method, path, contentType string, body
 	}
 
 	req.Header.Set("Accept", "application/json")
+
+	if k.token != "" {
+		req.Header.Set("Authorization", "Bearer "+k.token)
+	}
 
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)

@@ -93,9 +93,11 @@ func planNode(plan *controlPlanePlan, cfg config.Provider, ip net.IP, state stat
 
 // kubelet is the stand-in for one node's kubelet (and Talos's node controller).
 type kubelet struct {
-	plan   *controlPlanePlan
-	node   *kubeAPI // as system:node:<name>
-	admin  *kubeAPI // as Talos's controllers
+	name, id, ip string   // the Node's name, the node's identity, its address
+	node         *kubeAPI // as system:node:<name>
+	// admin is how Talos's NodeApplyController talks: on a control plane with an admin
+	// identity, on a worker with the kubelet's own (node_apply.go getK8sClient).
+	admin  *kubeAPI
 	source nodeSource
 	log    *slog.Logger
 
@@ -117,17 +119,23 @@ func (c *controlPlane) runKubelet(ctx context.Context, plan *controlPlanePlan) {
 	}
 
 	k := &kubelet{
-		plan:    plan,
-		node:    newKubeAPI(plan, plan.kubeletCert),
-		admin:   newKubeAPI(plan, plan.probeCert),
-		source:  c.source,
-		log:     c.log.With("node", plan.nodeName),
-		started: time.Now(),
-		bootID:  randomUUID(),
-		failing: map[string]string{},
+		name:   plan.nodeName,
+		id:     plan.nodeID,
+		ip:     plan.ip,
+		node:   newKubeAPI(plan.apiServerURL(), plan.caPool, plan.kubeletCert),
+		admin:  newKubeAPI(plan.apiServerURL(), plan.caPool, plan.probeCert),
+		source: c.source,
+		log:    c.log.With("node", plan.nodeName),
 	}
 	defer k.node.close()
 	defer k.admin.close()
+
+	k.loop(ctx)
+}
+
+// loop registers the Node and keeps it Ready until ctx ends.
+func (k *kubelet) loop(ctx context.Context) {
+	k.started, k.bootID, k.failing = time.Now(), randomUUID(), map[string]string{}
 
 	ticker := time.NewTicker(nodeLeaseRenewInterval)
 	defer ticker.Stop()
@@ -163,7 +171,7 @@ func (k *kubelet) sync(ctx context.Context) {
 	}
 
 	if spec := desiredNodeSpec(cfg); k.applied == nil || !reflect.DeepEqual(*k.applied, spec) {
-		if k.report("apply node labels and taints", applyNodeSpec(ctx, k.admin, k.plan.nodeName, spec)) {
+		if k.report("apply node labels and taints", applyNodeSpec(ctx, k.admin, k.name, spec)) {
 			k.applied = &spec
 		}
 	}
@@ -190,7 +198,7 @@ func (k *kubelet) report(step string, err error) bool {
 // register with (kubelet_spec.go registerWithTaints, so nothing lands there before Talos's
 // taint does) and the full status. A Node left by an earlier run is kept, its status refreshed.
 func (k *kubelet) register(ctx context.Context, cfg config.Provider, version string) error {
-	name := k.plan.nodeName
+	name := k.name
 
 	var taints []any
 	if cfg.Machine().Type().IsControlPlane() && !cfg.Cluster().ScheduleOnControlPlanes() {
@@ -238,7 +246,7 @@ func (k *kubelet) register(ctx context.Context, cfg config.Provider, version str
 // updateStatus sends the full status as the kubelet does, a strategic merge patch of the
 // status subresource (conditions merge by type).
 func (k *kubelet) updateStatus(ctx context.Context, cfg config.Provider, version string) error {
-	return k.node.strategicPatch(ctx, "/api/v1/nodes/"+k.plan.nodeName+"/status", object{"status": k.status(cfg, version)}, nil)
+	return k.node.strategicPatch(ctx, "/api/v1/nodes/"+k.name+"/status", object{"status": k.status(cfg, version)}, nil)
 }
 
 // renewLease is the kubelet's node lease controller (pkg/kubelet/nodelease via
@@ -247,7 +255,7 @@ func (k *kubelet) updateStatus(ctx context.Context, cfg config.Provider, version
 func (k *kubelet) renewLease(ctx context.Context) error {
 	const leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 
-	name := k.plan.nodeName
+	name := k.name
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000000Z07:00") // metav1.MicroTime
 
 	if k.lease == nil {
@@ -311,7 +319,7 @@ func (k *kubelet) status(cfg config.Provider, version string) object {
 		}
 	}
 
-	id := identityBytes(k.plan.nodeID)
+	id := identityBytes(k.id)
 	cpus := runtime.NumCPU()
 	memory := hostMemory()
 	ephemeralAllocatable := int64(ephemeralStorageCapacity) - systemReservedEphemeral - ephemeralStorageCapacity*evictionHardNodefsPercent/100
@@ -340,8 +348,8 @@ func (k *kubelet) status(cfg config.Provider, version string) object {
 			condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
 		},
 		"addresses": []any{
-			object{"type": "InternalIP", "address": k.plan.ip},
-			object{"type": "Hostname", "address": k.plan.nodeName},
+			object{"type": "InternalIP", "address": k.ip},
+			object{"type": "Hostname", "address": k.name},
 		},
 		"daemonEndpoints": object{"kubeletEndpoint": object{"Port": kubeletPort}},
 		"nodeInfo": object{

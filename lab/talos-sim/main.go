@@ -7,6 +7,11 @@
 // serves the MachineConfig resources (`talosctl get mc`) to os:admin. It speaks the wire
 // protocol of the Talos Terraform/Pulumi provider and of talosctl; see the package tests for
 // the flows it reproduces.
+//
+// Several simulators make a multi-node cluster, one process per node: control planes form one
+// etcd cluster (the bootstrapped node's, joined by the others as learners, etcdcluster.go),
+// share the config's VIP by Talos's etcd election (vip.go) and serve workers' certificate
+// requests (trustd.go); workers join through the VIP (worker.go).
 package main
 
 import (

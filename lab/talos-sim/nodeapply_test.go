@@ -60,7 +60,7 @@ func TestApplyTaints(t *testing.T) {
 // TestDesiredNodeSpec: a generated control-plane config asks for the control-plane role and
 // the exclude-from-external-load-balancers label, and the NoSchedule taint.
 func TestDesiredNodeSpec(t *testing.T) {
-	cluster := newTestCluster(t, "https://127.0.10.253:6443")
+	cluster := newTestCluster(t, "https://127.0.21.253:6443")
 
 	spec := desiredNodeSpec(cluster.config)
 

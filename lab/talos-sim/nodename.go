@@ -48,8 +48,10 @@ func nodeIdentity(state stateStore) (string, error) {
 	return id, writeFileAtomic(state.path(nodeIdentityFile), []byte(id+"\n"))
 }
 
-// nodeName is the Kubernetes Node name of the node with config cfg and address ip.
-func nodeName(cfg config.Provider, ip net.IP, state stateStore) (string, error) {
+// nodeHostname is the node's hostname (network.HostnameStatus's Hostname: the first label) and
+// domain, from the config or Talos's default. etcd names its member after it
+// (internal/app/machined/pkg/controllers/etcd/spec.go: Name is the hostname).
+func nodeHostname(cfg config.Provider, ip net.IP, state stateStore) (string, string, error) {
 	hostname, domain, _ := strings.Cut(cfg.Machine().Network().Hostname(), ".")
 
 	if hostname == "" {
@@ -58,13 +60,23 @@ func nodeName(cfg config.Provider, ip net.IP, state stateStore) (string, error) 
 		if cfg.Machine().Features().StableHostnameEnabled() {
 			id, err := nodeIdentity(state)
 			if err != nil {
-				return "", fmt.Errorf("node identity: %w", err)
+				return "", "", fmt.Errorf("node identity: %w", err)
 			}
 
 			hostname = stableHostname(id)
 		} else {
 			hostname = "talos-" + strings.NewReplacer(":", "", ".", "-").Replace(ip.String())
 		}
+	}
+
+	return hostname, domain, nil
+}
+
+// nodeName is the Kubernetes Node name of the node with config cfg and address ip.
+func nodeName(cfg config.Provider, ip net.IP, state stateStore) (string, error) {
+	hostname, domain, err := nodeHostname(cfg, ip, state)
+	if err != nil {
+		return "", err
 	}
 
 	if cfg.Machine().Kubelet().RegisterWithFQDN() && domain != "" {

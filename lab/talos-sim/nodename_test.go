@@ -41,8 +41,8 @@ func TestNodeNameFromHostname(t *testing.T) {
 
 // TestNodeName derives the Node name from generated configs patched as an operator would.
 func TestNodeName(t *testing.T) {
-	ip := net.ParseIP("127.0.10.253")
-	cluster := newTestCluster(t, "https://127.0.10.253:6443")
+	ip := net.ParseIP("127.0.21.253")
+	cluster := newTestCluster(t, "https://127.0.21.253:6443")
 
 	for _, tc := range []struct {
 		name, patch, want string
@@ -50,7 +50,7 @@ func TestNodeName(t *testing.T) {
 		{"hostname", `{"machine":{"network":{"hostname":"Node_1.lab.example"}}}`, "^node-1$"},
 		{"fqdn", `{"machine":{"network":{"hostname":"node1.lab.example"},"kubelet":{"registerWithFQDN":true}}}`, "^node1.lab.example$"},
 		{"stable default", "", "^talos-[0-9a-z]{3}-[0-9a-z]{3}$"},
-		{"address default", `{"machine":{"features":{"stableHostname":false}}}`, "^talos-127-0-10-253$"},
+		{"address default", `{"machine":{"features":{"stableHostname":false}}}`, "^talos-127-0-21-253$"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := cluster.config

@@ -39,6 +39,16 @@ type controlPlanePlan struct {
 	// talosAPIAccess: the config lets pods use the Talos API, so Talos's ServiceAccount type exists.
 	talosAPIAccess bool
 	caPool         *stdx509.CertPool
+	// etcdName is the node's etcd member name: its hostname (etcd/spec.go).
+	etcdName string
+	// issuer is the service-account issuer: the cluster endpoint.
+	issuer string
+	// vip is the shared IP of machine.network.interfaces[].vip ("" without one), and clusterPort
+	// the cluster endpoint's port, which the VIP's holder serves.
+	vip         string
+	clusterPort int
+	// bootstrapToken is cluster.token ("<id>.<secret>"), the kubelet bootstrap token.
+	bootstrapToken string
 }
 
 func (p *controlPlanePlan) file(name string) string { return p.pkiDir + "/" + name }
@@ -49,6 +59,11 @@ func (p *controlPlanePlan) apiServerURL() string {
 
 func (p *controlPlanePlan) etcdURL(port int) string {
 	return "http://" + net.JoinHostPort(p.ip, strconv.Itoa(port))
+}
+
+// etcdEndpoint is the node's own etcd for a client (Talos: NewLocalClient).
+func (p *controlPlanePlan) etcdEndpoint() string {
+	return net.JoinHostPort(p.ip, strconv.Itoa(etcdClientPort))
 }
 
 // planControlPlane writes the control plane's key material into <state>/pki. All of it comes
@@ -70,14 +85,18 @@ func planControlPlane(cfg config.Provider, ip net.IP, state stateStore) (*contro
 	}
 
 	plan := &controlPlanePlan{
-		ip:           ip.String(),
-		apiPort:      port,
-		clusterName:  cluster.Name(),
-		serviceCIDRs: strings.Join(serviceCIDRs, ","),
-		podCIDRs:     strings.Join(cluster.Network().PodCIDRs(), ","),
-		pkiDir:       state.path("pki"),
-		auditLog:     state.path("audit", "kube-apiserver.log"),
-		caPool:       stdx509.NewCertPool(),
+		ip:             ip.String(),
+		apiPort:        port,
+		clusterName:    cluster.Name(),
+		serviceCIDRs:   strings.Join(serviceCIDRs, ","),
+		podCIDRs:       strings.Join(cluster.Network().PodCIDRs(), ","),
+		pkiDir:         state.path("pki"),
+		issuer:         cluster.Endpoint().String(),
+		vip:            configVIP(cfg),
+		clusterPort:    port,
+		bootstrapToken: cluster.Token().ID() + "." + cluster.Token().Secret(),
+		auditLog:       state.path("audit", "kube-apiserver.log"),
+		caPool:         stdx509.NewCertPool(),
 	}
 
 	ca := cluster.IssuingCA()
@@ -180,6 +199,10 @@ func planControlPlane(cfg config.Provider, ip net.IP, state stateStore) (*contro
 		return nil, err
 	}
 
+	if plan.etcdName, _, err = nodeHostname(cfg, ip, state); err != nil {
+		return nil, err
+	}
+
 	probe, err := issueClusterCert(ca,
 		x509.CommonName("talos-sim:readiness-probe"),
 		x509.Organization("system:masters"),
@@ -240,6 +263,11 @@ func apiServerSANs(cfg config.Provider, ip net.IP, serviceCIDR string) ([]net.IP
 		extra = append(extra, hostname)
 	}
 
+	// The VIP is one of the node's addresses while it holds it.
+	if vip := configVIP(cfg); vip != "" {
+		extra = append(extra, vip)
+	}
+
 	for _, san := range extra {
 		if parsed := net.ParseIP(san); parsed != nil {
 			ips = append(ips, parsed)
@@ -249,4 +277,20 @@ func apiServerSANs(cfg config.Provider, ip net.IP, serviceCIDR string) ([]net.IP
 	}
 
 	return ips, dnsNames
+}
+
+// configVIP is the shared IP of the first machine.network.interfaces[] entry with a vip, as the
+// VIP operator takes it (internal/app/machined/pkg/controllers/network/operator_config.go), or "".
+func configVIP(cfg config.Provider) string {
+	if cfg.Machine() == nil {
+		return ""
+	}
+
+	for _, device := range cfg.Machine().Network().Devices() {
+		if device.VIPConfig() != nil && device.VIPConfig().IP() != "" {
+			return device.VIPConfig().IP()
+		}
+	}
+
+	return ""
 }

@@ -10,18 +10,19 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
 // Process supervision for the control plane, and the polling helpers its start-up uses.
 
-// superviseInBackground runs supervise in a goroutine the control plane's stop waits for.
-func (c *controlPlane) superviseInBackground(ctx context.Context, name string, args []string) {
-	c.stopped.Add(1)
+// superviseInBackground runs supervise in a goroutine the control plane's stop waits for (wg).
+func (c *controlPlane) superviseInBackground(ctx context.Context, wg *sync.WaitGroup, name string, args []string) {
+	wg.Add(1)
 
 	go func() {
-		defer c.stopped.Done()
+		defer wg.Done()
 		c.supervise(ctx, name, args)
 	}()
 }

@@ -59,6 +59,14 @@ func (m *machineService) EtcdRecover(stream grpc.ClientStreamingServer[common.Da
 	return m.sim.etcdRecover(stream)
 }
 
+func (m *machineService) EtcdMemberList(ctx context.Context, req *machine.EtcdMemberListRequest) (*machine.EtcdMemberListResponse, error) {
+	return m.sim.etcdMemberList(ctx, req)
+}
+
+func (m *machineService) EtcdStatus(ctx context.Context, _ *emptypb.Empty) (*machine.EtcdStatusResponse, error) {
+	return m.sim.etcdStatus(ctx)
+}
+
 func (m *machineService) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*machine.UpgradeResponse, error) {
 	return m.sim.upgrade(ctx, req)
 }

@@ -23,7 +23,7 @@ import (
 // TestProviderFlow drives the simulator as the Talos provider does across a homelab's life:
 // ConfigurationApply on a fresh node, Bootstrap, Kubeconfig, then a restarted node.
 func TestProviderFlow(t *testing.T) {
-	const ip = "127.0.10.250"
+	const ip = "127.0.21.250"
 
 	cluster := newTestCluster(t, "https://"+ip+":6443")
 	stateDir := t.TempDir()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -67,15 +68,27 @@ type Simulator struct {
 
 	rpcCount    atomic.Int64 // RPCs seen, for --fail-first
 	rebootUntil atomic.Int64 // UnixNano until which the node "reboots"
+	rebooting   atomic.Bool  // an upgrade's reboot: until the node's services are back
+
+	// trustd serves workers' certificate requests on a control plane (trustd.go).
+	trustdMu sync.Mutex
+	trustd   *grpc.Server
+	// worker runs a worker's kubelet stand-in (worker.go).
+	worker *workerNode
+
+	// ctx ends with Shutdown, and with it the node's background work.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	server       *grpc.Server
 	shutdownOnce sync.Once
 }
 
-// nodeState is what the node derives from an applied config.
+// nodeState is what the node derives from an applied config: the config and apid's TLS
+// identity (nil until a worker has its certificate from trustd).
 type nodeState struct {
 	config config.Provider
-	tls    *tls.Config
+	tls    atomic.Pointer[tls.Config]
 }
 
 // New builds a simulator from its state directory: a node that had a config comes back in
@@ -111,6 +124,8 @@ func New(opts Options, log *slog.Logger) (*Simulator, error) {
 		return nil, fmt.Errorf("resource state: %w", err)
 	}
 
+	portNumber, _ := strconv.Atoi(port) //nolint:errcheck // checked above
+
 	s := &Simulator{
 		opts:           opts,
 		ip:             ip,
@@ -119,8 +134,11 @@ func New(opts Options, log *slog.Logger) (*Simulator, error) {
 		resources:      resources,
 		maintenanceTLS: maintenance,
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cp = newControlPlane(ip, opts.KubeBinDir, state, log)
 	s.cp.source = func() (config.Provider, string) { return s.node().config, s.talosVersion() }
+	s.cp.apidPort = portNumber
+	s.worker = &workerNode{sim: s}
 
 	if err = s.restore(); err != nil {
 		return nil, err
@@ -177,6 +195,7 @@ func (s *Simulator) restore() error {
 	}
 
 	s.current.Store(next)
+	s.awaitWorkerIdentity(next)
 
 	upgraded, err := s.restoreVersion(cfg)
 	if err != nil {
@@ -220,13 +239,11 @@ func (s *Simulator) node() *nodeState {
 	return s.current.Load()
 }
 
-// Serve answers on lis until Shutdown. A node that was bootstrapped before a restart brings
-// its control plane back first, as Talos starts etcd and the static pods on boot.
+// Serve answers on lis until Shutdown. A configured node starts its services first, as Talos
+// does on boot (bootServices).
 func (s *Simulator) Serve(lis net.Listener) error {
-	if n := s.node(); n != nil && s.state.bootstrapped() && !s.opts.SkipControlPlane {
-		if err := s.cp.start(n.config); err != nil {
-			s.log.Error("restarting the control plane", "err", err)
-		}
+	if n := s.node(); n != nil {
+		s.bootServices(n.config)
 	}
 
 	s.log.Info("serving", "listen", lis.Addr().String(), "mode", s.modeName())
@@ -238,8 +255,39 @@ func (s *Simulator) Serve(lis net.Listener) error {
 func (s *Simulator) Shutdown() {
 	s.shutdownOnce.Do(func() {
 		s.server.Stop()
-		s.cp.stop()
+		s.cancel()
+		s.cp.shutdown()
+		s.worker.stop()
+
+		s.trustdMu.Lock()
+		if s.trustd != nil {
+			s.trustd.Stop()
+		}
+		s.trustdMu.Unlock()
 	})
+}
+
+// bootServices starts what a configured node runs, as after a boot: on a control plane trustd
+// and the etcd service (which joins the cluster, or starts from its data) with the rest of the
+// control plane after it; on a worker the kubelet. --skip-control-plane starts none of it.
+func (s *Simulator) bootServices(cfg config.Provider) {
+	if s.opts.SkipControlPlane {
+		return
+	}
+
+	if !cfg.Machine().Type().IsControlPlane() {
+		s.worker.start(cfg)
+
+		return
+	}
+
+	if err := s.startTrustd(cfg); err != nil {
+		s.log.Error("starting trustd", "err", err)
+	}
+
+	if err := s.cp.start(cfg, false); err != nil {
+		s.log.Error("starting the control plane", "err", err)
+	}
 }
 
 func (s *Simulator) modeName() string {

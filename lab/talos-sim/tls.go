@@ -62,52 +62,29 @@ func maintenanceTLSConfig(ip net.IP) (*tls.Config, error) {
 }
 
 // newNodeState derives the normal-mode apid identity from a config, as Talos does: a server
-// certificate issued by the OS CA (machine.ca) for the node's address, hostname and
-// machine.certSANs, and a hard requirement for a client certificate signed by that same CA.
+// certificate issued by the OS CA (machine.ca) for the node's address, hostname, the VIP and
+// machine.certSANs, and a hard requirement for a client certificate signed by that same CA. A
+// worker has no OS CA key: its identity comes from trustd later (awaitWorkerIdentity), and until
+// then apid refuses every handshake, as a worker's apid is not up before it has a certificate.
 //
 // RequireAndVerifyClientCert, not VerifyClientCertIfGiven: the provider first dials without a
 // client certificate and calls Disks; if that succeeded it would take the node for one in
 // maintenance mode and run everything on the wrong connection.
 func (s *Simulator) newNodeState(cfg config.Provider) (*nodeState, error) {
-	osCA := cfg.Machine().Security().IssuingCA()
+	n := &nodeState{config: cfg}
 
-	ca, err := x509.NewCertificateAuthorityFromCertificateAndKey(osCA)
-	if err != nil {
-		return nil, fmt.Errorf("machine.ca: %w", err)
+	if !cfg.Machine().Type().IsControlPlane() {
+		return n, nil
 	}
 
-	ips := []net.IP{s.ip}
-	dnsNames := []string{"localhost"}
-	commonName := s.ip.String()
-
-	if hostname := cfg.Machine().Network().Hostname(); hostname != "" {
-		dnsNames = append(dnsNames, hostname)
-		commonName = hostname
-	}
-
-	for _, san := range cfg.Machine().Security().CertSANs() {
-		if ip := net.ParseIP(san); ip != nil {
-			ips = append(ips, ip)
-		} else {
-			dnsNames = append(dnsNames, san)
-		}
-	}
-
-	serving, err := x509.NewKeyPair(ca,
-		x509.CommonName(commonName),
-		x509.IPAddresses(ips),
-		x509.DNSNames(dnsNames),
-		x509.NotBefore(time.Now().Add(-time.Minute)),
-		x509.NotAfter(time.Now().Add(365*24*time.Hour)),
-		x509.ExtKeyUsage([]stdx509.ExtKeyUsage{stdx509.ExtKeyUsageServerAuth}),
-	)
+	serving, err := osServingCert(cfg, s.ip)
 	if err != nil {
 		return nil, fmt.Errorf("issuing the apid certificate: %w", err)
 	}
 
 	// Client certificates may come from the issuing CA or any accepted one (CA rotation).
 	clientCAs := stdx509.NewCertPool()
-	if !clientCAs.AppendCertsFromPEM(osCA.Crt) {
+	if !clientCAs.AppendCertsFromPEM(cfg.Machine().Security().IssuingCA().Crt) {
 		return nil, errors.New("machine.ca.crt holds no certificate")
 	}
 
@@ -115,23 +92,47 @@ func (s *Simulator) newNodeState(cfg config.Provider) (*nodeState, error) {
 		clientCAs.AppendCertsFromPEM(accepted.Crt)
 	}
 
-	return &nodeState{
-		config: cfg,
-		tls: &tls.Config{
-			Certificates: []tls.Certificate{*serving.Certificate},
-			ClientAuth:   tls.RequireAndVerifyClientCert,
-			ClientCAs:    clientCAs,
-			NextProtos:   alpnH2,
-			MinVersion:   tls.VersionTLS12,
-		},
-	}, nil
+	n.tls.Store(&tls.Config{
+		Certificates: []tls.Certificate{serving},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    clientCAs,
+		NextProtos:   alpnH2,
+		MinVersion:   tls.VersionTLS12,
+	})
+
+	return n, nil
+}
+
+// awaitWorkerIdentity obtains a worker's apid identity from trustd in the background; it is
+// dropped if another config has replaced n by then.
+func (s *Simulator) awaitWorkerIdentity(n *nodeState) {
+	if n.tls.Load() != nil {
+		return
+	}
+
+	go func() {
+		identity, err := requestWorkerIdentity(s.ctx, n.config, s.ip, s.log.Info)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Error("worker apid identity", "err", err)
+			}
+
+			return
+		}
+
+		n.tls.Store(identity)
+	}()
 }
 
 // tlsConfigForClient picks the identity for each handshake from the node's current mode, so
 // an apply switches modes without re-opening the listener.
 func (s *Simulator) tlsConfigForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
 	if n := s.node(); n != nil {
-		return n.tls, nil
+		if identity := n.tls.Load(); identity != nil {
+			return identity, nil
+		}
+
+		return nil, errors.New("apid is not up yet: waiting for trustd to sign its certificate")
 	}
 
 	return s.maintenanceTLS, nil

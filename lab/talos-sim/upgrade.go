@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -17,14 +18,41 @@ import (
 const defaultUpgradeReboot = 2 * time.Second
 
 // upgrade implements machine.MachineService/Upgrade (normal mode only; the interceptor turns
-// it away in maintenance mode and without role os:admin). Nothing is pulled or installed: the
-// node acknowledges, "reboots" (Unavailable for the reboot window) and comes back running the
-// image's tag. With stage=true the new version waits for the simulator's next start instead,
-// as a staged upgrade on Talos waits for the next reboot. The control plane keeps running.
-func (s *Simulator) upgrade(_ context.Context, req *machine.UpgradeRequest) (*machine.UpgradeResponse, error) {
+// it away in maintenance mode and without role os:admin). Nothing is pulled or installed. As on
+// Talos v1.11.5 (v1alpha1_server.go Upgrade), a control plane first makes sure the etcd cluster
+// keeps quorum without it, unless forced: under the cluster's upgrade mutex, every member must be
+// started and healthy and there must not be exactly two. Then the node acknowledges and
+// "reboots": its services stop (the VIP is resigned first, etcd stops with its data: the
+// upgrade sequence's StopServicesEphemeral, v1alpha1_sequencer.go), it is Unavailable for the
+// reboot window, and it comes back running the image's tag, its services started again (etcd
+// from its data, as the same member). The window lasts until the node's control plane is ready
+// again: unlike a real node, whose apid answers before its API server does, the simulator answers
+// only once it is back whole. With stage=true the new version waits for the simulator's next
+// start instead, as a staged upgrade on Talos waits for the next reboot.
+func (s *Simulator) upgrade(ctx context.Context, req *machine.UpgradeRequest) (*machine.UpgradeResponse, error) {
 	version, err := installerTag(req.GetImage())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid installer image %q: %s", req.GetImage(), err)
+	}
+
+	cfg := s.node().config
+
+	if cfg.Machine().Type().IsControlPlane() && !req.GetForce() && !s.opts.SkipControlPlane {
+		client, err := newClusterEtcdClient(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("failed to create etcd client: %w", err)
+		}
+		defer client.Close() //nolint:errcheck
+
+		unlock, err := tryLockUpgradeMutex(ctx, client)
+		if err != nil {
+			return nil, fmt.Errorf("failed to acquire upgrade mutex: %w", err)
+		}
+		defer unlock()
+
+		if err = validateForUpgrade(ctx, client); err != nil {
+			return nil, fmt.Errorf("error validating etcd for upgrade: %w", err)
+		}
 	}
 
 	s.applyMu.Lock()
@@ -51,15 +79,51 @@ func (s *Simulator) upgrade(_ context.Context, req *machine.UpgradeRequest) (*ma
 			window = defaultUpgradeReboot
 		}
 
-		// Every RPC from now until the window ends is Unavailable (see admit), so nobody sees
-		// the new version before the "reboot" is over.
-		s.rebootUntil.Store(time.Now().Add(window).UnixNano())
+		s.reboot(cfg, window)
 	}
 
 	s.log.Info("upgrade", "image", req.GetImage(), "from", from, "to", version, "stage", req.GetStage(),
 		"preserve", req.GetPreserve(), "force", req.GetForce())
 
 	return &machine.UpgradeResponse{Messages: []*machine.Upgrade{{Ack: "Upgrade request received"}}}, nil
+}
+
+// reboot takes the node away for window: every RPC is Unavailable from now until the window has
+// passed and the services it stopped are back (see admit).
+func (s *Simulator) reboot(cfg config.Provider, window time.Duration) {
+	s.rebooting.Store(true)
+	s.rebootUntil.Store(time.Now().Add(window).UnixNano())
+
+	go func() {
+		defer s.rebooting.Store(false)
+
+		start := time.Now()
+
+		s.cp.stop()
+		s.worker.stop()
+		s.log.Info("rebooting: services stopped", "took", time.Since(start).Round(time.Millisecond).String())
+
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(time.Until(time.Unix(0, s.rebootUntil.Load()))):
+		}
+
+		s.bootServices(cfg)
+
+		if running, _ := s.cp.running(); running {
+			waitCtx, cancel := context.WithTimeout(s.ctx, s.opts.BootstrapTimeout)
+			defer cancel()
+
+			if err := s.cp.waitReady(waitCtx); err != nil {
+				s.log.Warn("rebooted: the control plane is not ready yet", "err", err)
+
+				return
+			}
+		}
+
+		s.log.Info("rebooted", "took", time.Since(start).Round(time.Millisecond).String())
+	}()
 }
 
 var (

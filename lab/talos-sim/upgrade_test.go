@@ -17,7 +17,7 @@ import (
 // talos-ops upgrade) does: refused where Talos refuses it, a reboot window, then the new
 // version, kept across restarts; staged upgrades wait for the next start.
 func TestUpgrade(t *testing.T) {
-	const ip = "127.0.10.248"
+	const ip = "127.0.21.248"
 
 	cluster := newTestCluster(t, "https://"+ip+":6443")
 	stateDir := t.TempDir()

@@ -27,7 +27,7 @@ func TestNodeAndWorkloads(t *testing.T) {
 	// time is spent waiting out the node lifecycle controller's grace period.
 	t.Parallel()
 
-	const ip = "127.0.10.252"
+	const ip = "127.0.21.252"
 
 	b := bootstrapNode(t, ip)
 	api := b.api

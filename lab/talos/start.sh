@@ -7,7 +7,8 @@
 # LAB_TALOS_NAME names the node (default talos; lab/start.sh runs one per lab stack). State (the
 # applied config, etcd data, control-plane logs) lives in $HOMELAB_LAB_DIR/<name>, default
 # .lab/talos; the simulator's own log in .lab/logs/<name>.log, its pid in .lab/run/<name>.pid. Idempotent: with a live instance it only waits for it to answer.
-# The binary is rebuilt into $HOMELAB_CACHE/bin/lab/ only when the module's sources changed.
+# The binary is built into $HOMELAB_CACHE/bin/lab/talos-sim-<source stamp> once per revision of
+# the module's sources.
 set -euo pipefail
 source "$(dirname "$0")/../../toolchain/env.sh"
 
@@ -29,19 +30,21 @@ state_dir="$lab_dir/$name"
 log="$lab_dir/logs/$name.log"
 pidfile="$lab_dir/run/$name.pid"
 src="$HOMELAB_ROOT/lab/talos-sim"
-bin="$HOMELAB_CACHE/bin/lab/talos-sim"
 kube_bin="$HOMELAB_CACHE/bin/kube-$LAB_KUBERNETES_VERSION"
-mkdir -p "$state_dir" "$(dirname "$log")" "$(dirname "$pidfile")" "$(dirname "$bin")"
+mkdir -p "$state_dir" "$(dirname "$log")" "$(dirname "$pidfile")" "$HOMELAB_CACHE/bin/lab"
 chmod 700 "$state_dir" # the applied machine config carries every cluster secret
 
 # --- build when the sources changed (stamp: sha256 of go.mod, go.sum and the *.go files) ---
+# The binary's name carries the stamp: clones and worktrees of other revisions share the cache
+# without rebuilding (or overwriting) each other's simulator, and the nodes of one stack all run
+# the same build. The temporary file is this shell's own, so two builds never write one file.
 stamp="$(cd "$src" && cat go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1)"
-if [[ ! -x "$bin" || "$(cat "$bin.stamp" 2>/dev/null)" != "$stamp" ]]; then
+bin="$HOMELAB_CACHE/bin/lab/talos-sim-${stamp:0:16}"
+if [[ ! -x "$bin" ]]; then
   echo "[talos] building talos-sim"
   start=$SECONDS
-  (cd "$src" && go build -trimpath -o "$bin.tmp" .)
-  mv "$bin.tmp" "$bin"
-  echo "$stamp" >"$bin.stamp"
+  (cd "$src" && go build -trimpath -o "$bin.tmp.$$" .)
+  mv "$bin.tmp.$$" "$bin"
   echo "[talos] built $bin in $((SECONDS - start))s"
 fi
 
