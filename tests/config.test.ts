@@ -88,7 +88,7 @@ describe("stack configuration", () => {
             ha.nas.datasets.map(d => d.name),
             ["default/lab-ha", ...lab.nas.datasets.map(d => d.name.replace(/^default\//, "default/lab-ha/"))],
         );
-        assert.strictEqual(ha.nas.etcdBackups.dataset, "default/lab-ha/etcd-backups");
+        assert.strictEqual(ha.nas.etcdBackups?.dataset, "default/lab-ha/etcd-backups");
     });
 
     // Each message is part of the interface: exact text, naming key and stack file.
