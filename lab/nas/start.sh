@@ -15,6 +15,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [[ "$ADDR" == 127.* ]] || { echo "[nas] LAB_NAS_ADDRESS must be in 127.0.0.0/8, not $ADDR"; exit 1; }
 lock
 
+# --- one lab per machine ---
+# Its addresses, the pool's name and zfs-fuse are machine-wide: a lab from another checkout would
+# take the pool from under this one. The running lab's directory is recorded; another refuses.
+OWNER_FILE=/run/homelab-lab.owner
+if [[ -s "$OWNER_FILE" ]]; then
+  other="$(cat "$OWNER_FILE")"
+  if [[ "$other" != "$LAB_DIR" ]] && { alive "$other/run/nas-sshd.pid" || alive "$other/run/zfs-fuse.pid"; }; then
+    echo "[nas] the lab in $other is running (its NAS, pool and zfs-fuse are machine-wide): stop it first with its lab/down.sh"
+    exit 1
+  fi
+fi
+echo "$LAB_DIR" >"$OWNER_FILE"
+
 # detach <log> <command...> : start a daemon in the background ($! is its pid), in its own session,
 # with only stdio open: it must never hold our lock (fd 9), the caller's stdout (fd 3) or a pipe.
 detach() {

@@ -31,3 +31,5 @@ else
   stop "$RUN/zfs-fuse.pid" 150
 fi
 rm -f "$RUN/zfs-fuse.external"
+# This lab no longer holds the machine's lab addresses and pool (lab/nas/start.sh).
+if [[ "$(cat /run/homelab-lab.owner 2>/dev/null)" == "$LAB_DIR" ]]; then rm -f /run/homelab-lab.owner; fi
