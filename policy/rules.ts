@@ -188,8 +188,36 @@ export function remoteCommandsPortable(r: ResourceView): string[] {
 // manages only what lives in the platform's namespaces (and cluster-wide objects); ArgoCD, held
 // there by its projects, deploys everything else.
 
+// Kinds that have no namespace. The provider cannot know a custom kind's scope before its CRD is
+// registered (a ClusterIssuer created in the same run as cert-manager), and then fills in
+// `default` as it would for any namespaced kind; the kind says what the object really is.
+const clusterScopedKinds = new Set([
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "StorageClass",
+    "CSIDriver",
+    "CSINode",
+    "VolumeAttachment",
+    "CustomResourceDefinition",
+    "APIService",
+    "PriorityClass",
+    "RuntimeClass",
+    "IngressClass",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "CertificateSigningRequest",
+]);
+function isClusterScoped(type: string): boolean {
+    const kind = type.split(":")[2] ?? "";
+    // ClusterRole, ClusterRoleBinding, cert-manager's ClusterIssuer, Traefik's and others' Cluster* kinds.
+    return clusterScopedKinds.has(kind) || kind.startsWith("Cluster");
+}
+
 export function platformNamespacesOnly(r: ResourceView, settings: PolicySettings): string[] {
-    if (!r.type.startsWith("kubernetes:") || r.type.startsWith("kubernetes:core/v1:Namespace")) return [];
+    if (!r.type.startsWith("kubernetes:") || isClusterScoped(r.type)) return [];
     const namespace = r.type === helmRelease ? r.props.namespace : (r.props.metadata as Record<string, unknown> | undefined)?.namespace;
     if (typeof namespace !== "string") return []; // cluster-scoped, or not known yet
     if (settings.platformNamespaces.includes(namespace)) return [];

@@ -41,7 +41,9 @@ export function defineHomelab(config: StackConfig): Homelab {
             // Server-side apply lets Helm-managed and Pulumi-managed fields coexist.
             enableServerSideApply: true,
         },
-        { dependsOn: [cluster.ready] },
+        // A Talos upgrade reboots its node and takes the API server with it: nothing is applied
+        // to the cluster until every node has rolled (a no-op when no version changed).
+        { dependsOn: [cluster.ready, ...Object.values(cluster.upgrades)] },
     );
 
     const nas = new NasDatasets("nas", {

@@ -5,7 +5,10 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { driftedProperties, ensureDatasetScript, parseProperties, readPropertiesScript, shellQuote } from "../components/nas/zfs";
+import * as vm from "vm";
+import * as pulumi from "@pulumi/pulumi";
+import { sentinelProvider } from "../components/nas/drift";
+import { driftedProperties, ensureDatasetScript, managedByProperty, parseProperties, readPropertiesScript, shellQuote } from "../components/nas/zfs";
 import type { DatasetConfig } from "../stacks/config";
 
 /**
@@ -189,5 +192,25 @@ describe("NAS scripts", () => {
         assert.deepStrictEqual(driftedProperties({ quota: "1G" }, { quota: "1024M" }), []);
         assert.deepStrictEqual(driftedProperties({ atime: "off" }, {}), ["atime"]);
         assert.deepStrictEqual(driftedProperties({ atime: "off" }, undefined), ["(dataset missing)"]);
+    });
+
+    it("the drift sentinel's provider works as Pulumi serializes it into the state", async () => {
+        // What the engine runs on refresh is not this module but Pulumi's serialization of the
+        // provider (pulumi.dynamic.Resource → serializeFunction); built-ins such as Set lose their
+        // internals there. Serialize it the same way and drive the copy.
+        const { text, exportName } = await pulumi.runtime.serializeFunction(() => ({ provider: sentinelProvider, parseProperties }), {
+            allowSecrets: true,
+        });
+        const mod = { exports: {} as Record<string, () => { provider: typeof sentinelProvider; parseProperties: typeof parseProperties }> };
+        // As the dynamic-provider host loads it: a module of its own (require-from-string).
+        (vm.runInThisContext(`(function (module, exports, require) {\n${text}\n})`) as (...a: unknown[]) => void)(mod, mod.exports, require);
+        const copy = mod.exports[exportName]();
+        const olds = { dataset: "tank/k8s", desired: { quota: "50G" }, observed: { quota: "51200M" }, generation: 0 };
+        assert.strictEqual((await copy.provider.diff!("tank/k8s", olds, olds)).changes, false, "the same size, written another way");
+        const drifted = { ...olds, observed: { quota: "40G" } };
+        assert.strictEqual((await copy.provider.diff!("tank/k8s", drifted, olds)).changes, true);
+        assert.deepStrictEqual(copy.parseProperties(`${managedByProperty}\tpulumi\tinherited from tank\ntype\tfilesystem\tdefault\n`), {
+            type: "filesystem",
+        });
     });
 });

@@ -153,6 +153,12 @@ describe("policy rules", () => {
             [],
             "cluster-wide",
         );
+        // The provider fills in `default` for a custom kind whose CRD it has not seen yet (a
+        // ClusterIssuer created in the same run as cert-manager): the kind decides, not that guess.
+        const defaulted = (type: string) => view(type, { metadata: { name: "x", namespace: "default" } });
+        assert.deepStrictEqual(platformNamespacesOnly(defaulted("kubernetes:cert-manager.io/v1:ClusterIssuer"), defaultSettings), []);
+        assert.deepStrictEqual(platformNamespacesOnly(defaulted("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"), defaultSettings), []);
+        assert.strictEqual(platformNamespacesOnly(defaulted("kubernetes:cert-manager.io/v1:Issuer"), defaultSettings).length, 1);
         assert.deepStrictEqual(platformNamespacesOnly(secret(unknownInput), defaultSettings), []);
         // The policy's own list is the program's: one source, checked.
         assert.deepStrictEqual([...defaultSettings.platformNamespaces].sort(), [...Object.values(platformNamespaces), "kube-system"].sort());

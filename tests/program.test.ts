@@ -124,7 +124,9 @@ describe("the homelab program (under mocks)", () => {
             const address = applies.find(a => a.name === u.name.replace(/-upgrade$/, "-config"))!.inputs.node;
             assert.strictEqual(
                 u.inputs.update,
-                `talos-ops upgrade --node ${address} --endpoint ${address} --image factory.talos.dev/installer/613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245:v1.11.5 --timeout 90s`,
+                `talos-ops upgrade --node ${address} --endpoint ${address} --image factory.talos.dev/installer/613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245:v1.11.5 --timeout 90s` +
+                    // A control plane's upgrade ends once its API server is ready, a worker's once it runs.
+                    (u.name.startsWith("lab-cp") ? " --wait-kubernetes" : ""),
             );
             assert.strictEqual(u.inputs.create, undefined, "a new node is installed at the configured version: nothing to run");
             assert.ok(isSecretInput(u.inputs.stdin), "the talosconfig reaches the tool as a secret, on stdin");

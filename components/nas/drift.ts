@@ -41,7 +41,7 @@ export async function observe(s: SentinelConnection & Pick<SentinelState, "datas
     return type === "filesystem" ? managed : { ...managed, type };
 }
 
-const sentinelProvider: pulumi.dynamic.ResourceProvider = {
+export const sentinelProvider: pulumi.dynamic.ResourceProvider = {
     create(inputs: SentinelState) {
         // The dataset's command is about to make the NAS match: record the desired values.
         return Promise.resolve({ id: inputs.dataset, outs: { ...inputs, observed: inputs.desired, generation: 0 } });

@@ -11,8 +11,12 @@ import type { DatasetConfig, NasConfig } from "../../stacks/config";
  */
 export const managedByProperty = "org.homelab-iac:managed-by";
 
+// This module runs inside the drift sentinel's dynamic provider too, whose code Pulumi serializes
+// into the state: a Set or Map loses its internal slots there (`Set.prototype.has called on
+// incompatible receiver` on refresh), so lookups below use arrays.
+
 /** Properties that count only where they are set on the dataset itself, never inherited. */
-const localOnlyProperties = new Set([managedByProperty]);
+const localOnlyProperties: readonly string[] = [managedByProperty];
 
 /** Single-quotes a word for a POSIX shell. */
 export function shellQuote(word: string): string {
@@ -59,13 +63,13 @@ export function ensureDatasetScript(nas: Pick<NasConfig, "sudo" | "zfsPath" | "p
     for (const [k, v] of props) {
         const kv = shellQuote(`${k}=${v}`);
         // Sizes are compared in bytes (-p): ZFS prints 1024M back as 1G.
-        const bytes = sizeProperties.has(k) ? zfsBytes(v) : undefined;
+        const bytes = sizeProperties.includes(k) ? zfsBytes(v) : undefined;
         // The marker must be set here, not inherited from a managed parent: `-s local` prints
         // nothing for an inherited value, so an inherited marker is set locally like a missing one.
         const current =
             bytes !== undefined
                 ? `zfs get -Hp -o value ${shellQuote(k)} "$ds"`
-                : localOnlyProperties.has(k)
+                : localOnlyProperties.includes(k)
                   ? `zfs get -H -s local -o value ${shellQuote(k)} "$ds"`
                   : `zfs get -H -o value ${shellQuote(k)} "$ds"`;
         const want = bytes !== undefined ? shellQuote(String(bytes)) : shellQuote(v);
@@ -120,7 +124,7 @@ export function parseProperties(output: string): Record<string, string> | undefi
         const [property, value, source] = line.split("\t");
         if (property && value !== undefined) {
             lines++;
-            if (!localOnlyProperties.has(property) || source === "local") {
+            if (!localOnlyProperties.includes(property) || source === "local") {
                 props[property] = value;
             }
         }
@@ -148,11 +152,11 @@ function sameZfsValue(property: string, desired: string, observed: string | unde
     }
     const a = zfsBytes(desired);
     const b = zfsBytes(observed);
-    return a !== undefined && a === b && sizeProperties.has(property);
+    return a !== undefined && a === b && sizeProperties.includes(property);
 }
 
 /** Properties whose values are sizes. */
-const sizeProperties = new Set(["quota", "refquota", "reservation", "refreservation", "recordsize"]);
+const sizeProperties: readonly string[] = ["quota", "refquota", "reservation", "refreservation", "recordsize"];
 
 /** A ZFS size in bytes (`none` is 0), or undefined when the value is not a size. */
 export function zfsBytes(v: string): number | undefined {

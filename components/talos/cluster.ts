@@ -84,7 +84,10 @@ export class TalosCluster extends pulumi.ComponentResource {
             upgrades[node.name] = new command.local.Command(
                 `${name}-${node.name}-upgrade`,
                 {
-                    update: `talos-ops upgrade --node ${node.address} --endpoint ${node.address} --image ${cluster.installerImage} --timeout ${cluster.operationTimeout}`,
+                    // A control plane's run ends once its API server is ready again, not just its apid.
+                    update:
+                        `talos-ops upgrade --node ${node.address} --endpoint ${node.address} --image ${cluster.installerImage} --timeout ${cluster.operationTimeout}` +
+                        (node.role === "controlplane" ? " --wait-kubernetes" : ""),
                     // The talosconfig holds a client key: stdin, never an argument or a file.
                     stdin: this.talosconfig,
                     logging: command.types.enums.local.Logging.Stdout,

@@ -142,7 +142,8 @@ func TestControlPlane(t *testing.T) {
 	assertCode(t, err, codes.AlreadyExists)
 
 	// An upgrade reboots the node: its etcd (one member: quorum holds, so Talos allows it) and
-	// API server stop and come back on their data; the node answers again once they are back.
+	// API server stop and come back on their data; the node answers again once they are started,
+	// and its API server is ready some time after.
 	if _, err = node.Upgrade(rpcCtx(t), "ghcr.io/siderolabs/installer:v1.11.6", false, false); err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +156,7 @@ func TestControlPlane(t *testing.T) {
 
 		return err
 	})
+	api.waitFor(t, "/readyz", 100*time.Second)
 	api.get(t, "/api/v1/namespaces/default/configmaps/talos-sim-test")
 
 	// A restart of the simulator stops the processes and brings them back on its own, on

@@ -25,9 +25,8 @@ const defaultUpgradeReboot = 2 * time.Second
 // "reboots": its services stop (the VIP is resigned first, etcd stops with its data: the
 // upgrade sequence's StopServicesEphemeral, v1alpha1_sequencer.go), it is Unavailable for the
 // reboot window, and it comes back running the image's tag, its services started again (etcd
-// from its data, as the same member). The window lasts until the node's control plane is ready
-// again: unlike a real node, whose apid answers before its API server does, the simulator answers
-// only once it is back whole. With stage=true the new version waits for the simulator's next
+// from its data, as the same member). The window ends when its services have been started, as a
+// real node's apid answers once booted: its API server becomes ready some seconds later. With stage=true the new version waits for the simulator's next
 // start instead, as a staged upgrade on Talos waits for the next reboot.
 func (s *Simulator) upgrade(ctx context.Context, req *machine.UpgradeRequest) (*machine.UpgradeResponse, error) {
 	version, err := installerTag(req.GetImage())
@@ -110,6 +109,9 @@ func (s *Simulator) reboot(cfg config.Provider, window time.Duration) {
 		}
 
 		s.bootServices(cfg)
+		// Booted: apid answers from here on, as on Talos, while the API server is still starting
+		// (a client that takes the new version for a ready control plane is caught out).
+		s.rebooting.Store(false)
 
 		if running, _ := s.cp.running(); running {
 			waitCtx, cancel := context.WithTimeout(s.ctx, s.opts.BootstrapTimeout)

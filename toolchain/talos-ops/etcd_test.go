@@ -217,6 +217,42 @@ func TestEtcdSnapshotAndRecover(t *testing.T) {
 			t.Errorf("the snapshot file changed: %v", err)
 		}
 	})
+
+	// The node's apid answers once it has booted, before its API server is ready (as on Talos);
+	// the stack applies to the cluster right after the upgrade, so the tool must wait for both.
+	t.Run("upgrade --wait-kubernetes returns once the control plane's API server is ready", func(t *testing.T) {
+		r := tool(t, c, tc, upgradeArgs(ip, "v1.11.6", "--timeout", "150s", "--wait-kubernetes")...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s\n%s", r.code, r.stderr, node.log())
+		}
+
+		for _, want := range []string{
+			"node 127.0.10.242 runs v1.11.6 (upgraded in ",
+			"node 127.0.10.242: waiting for its Kubernetes API (https://127.0.10.242:6443/readyz)\n",
+			"node 127.0.10.242: Kubernetes API ready (after ",
+		} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+			}
+		}
+
+		call, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+
+		kubeconfig, err := admin.Kubeconfig(call)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		client, readyz, err := readyzProbe(kubeconfig, ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if err = probeReadyz(context.Background(), client, readyz); err != nil {
+			t.Errorf("right after the upgrade returned: %v", err)
+		}
+	})
 }
 
 // TestEtcdCommands: what the etcd commands refuse, and how, against a node without a control

@@ -4,7 +4,7 @@ package main
 // thing the Talos Pulumi provider cannot do. The stack runs it once per node, control planes
 // first, one at a time:
 //
-//	talos-ops upgrade --node <ip> --endpoint <ip> --image <installer>:vX.Y.Z [--timeout 10m] [--stage] <talosconfig
+//	talos-ops upgrade --node <ip> --endpoint <ip> --image <installer>:vX.Y.Z [--timeout 10m] [--stage] [--wait-kubernetes] <talosconfig
 //
 // The tool is idempotent: a node already running the image's version is left alone. Every
 // phase prints one line on stdout.
@@ -14,15 +14,23 @@ package main
 // client certificate fails at once. With --stage the node only stages the upgrade for its next
 // reboot and the tool returns at once: until that reboot the node still runs, and reports, the
 // old version, so another run would stage it again.
+//
+// A control plane's apid answers well before its API server is back (the kubelet starts the
+// static pods after boot), and the stack applies to the cluster right after this tool: with
+// --wait-kubernetes the tool also waits until the node's own kube-apiserver reports ready.
 
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -32,9 +40,10 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"gopkg.in/yaml.v3"
 )
 
-const upgradeUsage = "usage: talos-ops upgrade --node <ip> --endpoint <ip> --image <installer image>:vX.Y.Z [--timeout 10m] [--stage] <talosconfig"
+const upgradeUsage = "usage: talos-ops upgrade --node <ip> --endpoint <ip> --image <installer image>:vX.Y.Z [--timeout 10m] [--stage] [--wait-kubernetes] <talosconfig"
 
 // upgradeCmd is talos-ops upgrade's own flags.
 type upgradeCmd struct {
@@ -42,12 +51,15 @@ type upgradeCmd struct {
 	version string        // its tag: the version the node must end up running
 	timeout time.Duration // for the whole run, reboot included
 	stage   bool          // stage the upgrade for the node's next reboot instead of rebooting now
+	// waitKubernetes: a control plane, whose API server must be ready again before the run ends
+	waitKubernetes bool
 }
 
 func (u *upgradeCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&u.image, "image", "", "installer image, tagged with the Talos version: <repository>:vX.Y.Z")
 	fs.DurationVar(&u.timeout, "timeout", 10*time.Minute, "give up after this long, reboot included")
 	fs.BoolVar(&u.stage, "stage", false, "stage the upgrade; the node installs it at its next reboot")
+	fs.BoolVar(&u.waitKubernetes, "wait-kubernetes", false, "a control plane: also wait until its Kubernetes API server is ready again")
 }
 
 func (u *upgradeCmd) check(target, io.Writer) error {
@@ -207,7 +219,158 @@ func upgrade(ctx context.Context, t target, opts *upgradeCmd, talosconfig *talos
 
 	fmt.Fprintf(out, "node %s runs %s (upgraded in %s)\n", t.node, opts.version, time.Since(start).Round(100*time.Millisecond))
 
+	if opts.waitKubernetes {
+		return waitForKubernetes(ctx, n, t.node, out)
+	}
+
 	return nil
+}
+
+// adminKubeconfig is the part of the node's admin kubeconfig the readiness probe uses.
+type adminKubeconfig struct {
+	Clusters []struct {
+		Cluster struct {
+			Server string `yaml:"server"`
+			CA     string `yaml:"certificate-authority-data"`
+		} `yaml:"cluster"`
+	} `yaml:"clusters"`
+	Users []struct {
+		User struct {
+			Cert string `yaml:"client-certificate-data"`
+			Key  string `yaml:"client-key-data"`
+		} `yaml:"user"`
+	} `yaml:"users"`
+}
+
+// waitForKubernetes polls the node's own kube-apiserver (its address, the cluster endpoint's
+// port) for /readyz until it answers 200, trusting only the cluster CA and presenting the
+// admin certificate, both from the kubeconfig the node hands out (as talosctl kubeconfig).
+func waitForKubernetes(ctx context.Context, n *node, nodeAddr string, out io.Writer) error {
+	start := time.Now()
+
+	var raw []byte
+
+	if err := retryWhileAway(ctx, n, func(call context.Context) (err error) {
+		raw, err = n.c.Kubeconfig(call)
+
+		return err
+	}); err != nil {
+		return fmt.Errorf("node %s: reading its kubeconfig: %w", nodeAddr, err)
+	}
+
+	client, readyz, err := readyzProbe(raw, nodeAddr)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", nodeAddr, err)
+	}
+
+	fmt.Fprintf(out, "node %s: waiting for its Kubernetes API (%s)\n", nodeAddr, readyz)
+
+	delay := firstPoll
+
+	for {
+		last := probeReadyz(ctx, client, readyz)
+		if last == nil {
+			fmt.Fprintf(out, "node %s: Kubernetes API ready (after %s)\n", nodeAddr, time.Since(start).Round(100*time.Millisecond))
+
+			return nil
+		}
+
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node %s: waiting for its Kubernetes API: --timeout reached; last answer: %w", nodeAddr, last)
+		case <-time.After(delay):
+		}
+
+		delay = min(2*delay, maxPoll)
+	}
+}
+
+// readyzProbe builds, from the node's admin kubeconfig, a client that trusts only the cluster CA
+// and presents the admin certificate, and the /readyz URL of the node's own API server (its
+// address, the cluster endpoint's port).
+func readyzProbe(raw []byte, nodeAddr string) (*http.Client, string, error) {
+	var kc adminKubeconfig
+	if err := yaml.Unmarshal(raw, &kc); err != nil || len(kc.Clusters) == 0 || len(kc.Users) == 0 {
+		return nil, "", fmt.Errorf("its kubeconfig has no cluster or user (%v)", err)
+	}
+
+	endpoint, err := url.Parse(kc.Clusters[0].Cluster.Server)
+	if err != nil {
+		return nil, "", fmt.Errorf("its kubeconfig's server: %w", err)
+	}
+
+	port := endpoint.Port()
+	if port == "" {
+		port = "443"
+	}
+
+	decode := func(s string) []byte { b, _ := base64.StdEncoding.DecodeString(s); return b } //nolint:errcheck
+	roots := x509.NewCertPool()
+
+	if !roots.AppendCertsFromPEM(decode(kc.Clusters[0].Cluster.CA)) {
+		return nil, "", fmt.Errorf("its kubeconfig holds no cluster CA")
+	}
+
+	cert, err := tls.X509KeyPair(decode(kc.Users[0].User.Cert), decode(kc.Users[0].User.Key))
+	if err != nil {
+		return nil, "", fmt.Errorf("its kubeconfig's client certificate: %w", err)
+	}
+
+	readyz := "https://" + net.JoinHostPort(nodeAddr, port) + "/readyz"
+	client := &http.Client{
+		Timeout:   callTimeout,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
+	}
+
+	return client, readyz, nil
+}
+
+func probeReadyz(ctx context.Context, client *http.Client, readyz string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, readyz, nil)
+	if err != nil {
+		return err
+	}
+
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close() //nolint:errcheck
+
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) //nolint:errcheck
+
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+
+	return nil
+}
+
+// retryWhileAway runs call until it succeeds, retrying while the node is away (see transient).
+func retryWhileAway(ctx context.Context, n *node, call func(context.Context) error) error {
+	delay := firstPoll
+
+	for {
+		c, cancel := context.WithTimeout(ctx, callTimeout)
+		err := call(c)
+		cancel()
+
+		if err == nil || !transient(err) {
+			return err
+		}
+
+		if refused := n.probeRefusal(ctx); refused != nil {
+			return fmt.Errorf("the node refuses this client: %w", refused)
+		}
+
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("--timeout reached; last answer: %w", err)
+		case <-time.After(delay):
+		}
+
+		delay = min(2*delay, maxPoll)
+	}
 }
 
 // waitForVersion polls Version with back-off until done accepts the answer, and returns it.
