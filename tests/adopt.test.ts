@@ -46,6 +46,8 @@ const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(fil
 describe("taking over the running homelab, part 1 @engine @lab", function () {
     this.timeout(1_800_000);
     let labFileBefore = "";
+    /** The stack file once the as-found lab has written its NAS's keys into it. */
+    let labFileAsFound = "";
     let talosconfig = "";
     let kubeconfig = "";
     let found: any;
@@ -58,14 +60,20 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
         npm("pulumi", "stack", "rm", "lab", "--force", "--yes", "--preserve-config");
         const r = npm("lab", "--as-found");
         assert.strictEqual(r.status, 0, r.out.slice(-4000));
+        labFileAsFound = fs.readFileSync(labFile, "utf8");
         talosconfig = fs.readFileSync(path.join(owner, "talosconfig"), "utf8");
         kubeconfig = fs.readFileSync(path.join(owner, "kubeconfig"), "utf8");
         found = liveConfig(talosconfig);
     });
 
     after(() => {
-        // The adopted config is this test's; the committed lab stack file is the stack's own.
+        // The adopted config is this test's; the committed lab stack file is the stack's own. The
+        // node keeps the owner's PKI, which that file no longer names: the next test gets a fresh
+        // lab and an empty stack, not a node that would refuse the stack's new secrets.
         fs.writeFileSync(labFile, labFileBefore);
+        run("bash", ["lab/down.sh"]);
+        fs.rmSync(labDir, { recursive: true, force: true });
+        npm("pulumi", "stack", "rm", "lab", "--force", "--yes", "--preserve-config");
     });
 
     it("is the owner's homelab: their talosconfig reads the node, their kubeconfig the API server, no stack state", async () => {
@@ -79,7 +87,7 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
     });
 
     it("refuses a stack that names the cluster otherwise, and a machine config of another PKI, saying why", () => {
-        const doc = yaml.load(labFileBefore) as any;
+        const doc = yaml.load(labFileAsFound) as any;
         doc.config["homelab:cluster"].name = "homelab";
         fs.writeFileSync(labFile, yaml.dump(doc, { lineWidth: -1 }));
         try {
@@ -90,7 +98,7 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
                 /homelab:cluster\.name is "homelab", but the node's cluster is "lab": .*new PKI; set homelab:cluster\.name: lab/,
             );
         } finally {
-            fs.writeFileSync(labFile, labFileBefore);
+            fs.writeFileSync(labFile, labFileAsFound);
         }
         // Another cluster's config, in the owner's repository with the owner's key.
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "other-pki-"));
@@ -146,11 +154,12 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
         assert.doesNotMatch(report.dryRun, /^- .*quota-backend-bytes/m, "the owner's etcd quota stays");
         assert.doesNotMatch(report.dryRun, /^- .*(addresses|hostname|clusterName)/m, "network and names stay");
         assert.ok(
-            report.datasets.includes("adopt default/smb-share: set org.homelab-iac:managed-by=homelab/lab (is unset)"),
+            // The owner's share has no quota; the stack's says 100M.
+            report.datasets.includes("adopt default/smb-share: set quota=100M (is none), org.homelab-iac:managed-by=homelab/lab (is unset)"),
             report.datasets.join("\n"),
         );
         assert.deepStrictEqual(liveConfig(talosconfig), found, "the node is untouched");
-        assert.strictEqual(fs.readFileSync(labFile, "utf8"), labFileBefore, "the stack file is untouched");
+        assert.strictEqual(fs.readFileSync(labFile, "utf8"), labFileAsFound, "the stack file is untouched");
     });
 
     it("adopt --apply and up converge, as the dry run said, with the owner's PKI, names, network, patch and data intact", async () => {
@@ -158,7 +167,12 @@ describe("taking over the running homelab, part 1 @engine @lab", function () {
         assert.strictEqual(applied.status, 0, applied.out.slice(-4000));
         const up = npm("pulumi", "up", "--yes", "--skip-preview", "--json", "--stack", "lab");
         assert.strictEqual(up.status, 0, up.out.slice(-4000));
-        const steps = (JSON.parse(up.stdout.slice(up.stdout.indexOf("{"))) as { steps: { op: string; urn: string }[] }).steps;
+        // `up --json` streams engine events, one per line; a finished step is a resOutputsEvent.
+        const steps = up.stdout
+            .split("\n")
+            .filter(line => line.startsWith("{"))
+            .map(line => JSON.parse(line) as { resOutputsEvent?: { metadata: { op: string; urn: string } } })
+            .flatMap(e => (e.resOutputsEvent ? [e.resOutputsEvent.metadata] : []));
         const key = (c: { op: string; urn: string }) => `${c.op} ${c.urn}`;
         assert.deepStrictEqual(
             steps

@@ -20,6 +20,7 @@
 // Runs through toolchain/run-for-stack.sh: the stack's passphrase, its network isolation and a
 // private temp directory; nothing with a secret is written outside it.
 import { spawnSync, SpawnSyncOptions } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
@@ -89,6 +90,47 @@ interface Step {
     newState?: { type: string; inputs?: Tree };
 }
 
+/** The part of a saved update plan (`preview --save-plan`) that holds a resource's new inputs. */
+interface SavedPlan {
+    resourcePlans: Record<string, { goal?: { type: string; inputDiff?: { adds?: Tree; updates?: Tree } } }>;
+}
+type Encrypted = { ciphertext: string };
+
+/**
+ * Decrypts values of a passphrase stack the way the CLI does (pkg/secrets/passphrase: PBKDF2-SHA256,
+ * 1,000,000 rounds, of the passphrase and the salt in `encryptionsalt: v1:<salt>:<check>`; values
+ * `v1:<nonce>:<AES-256-GCM ciphertext+tag>`, base64), checked against the salt's own check value.
+ */
+function passphraseCrypter(encryptionSalt: string): (ciphertext: string) => string {
+    const file = process.env.PULUMI_CONFIG_PASSPHRASE_FILE;
+    const phrase = process.env.PULUMI_CONFIG_PASSPHRASE ?? (file ? fs.readFileSync(file, "utf8").replace(/\r?\n$/, "") : undefined);
+    if (phrase === undefined) throw new Error("no passphrase: PULUMI_CONFIG_PASSPHRASE(_FILE) is unset");
+    const [version, salt] = encryptionSalt.split(":");
+    if (version !== "v1") throw new Error(`encryptionsalt ${version}: not a passphrase stack's`);
+    const key = crypto.pbkdf2Sync(phrase, Buffer.from(salt, "base64"), 1_000_000, 32, "sha256");
+    const decrypt = (value: string): string => {
+        const [v, nonce, sealed] = value.split(":");
+        if (v !== "v1" || !nonce || !sealed) throw new Error("not a v1 passphrase ciphertext");
+        const bytes = Buffer.from(sealed, "base64");
+        const d = crypto.createDecipheriv("aes-256-gcm", key, Buffer.from(nonce, "base64"));
+        d.setAuthTag(bytes.subarray(bytes.length - 16));
+        return Buffer.concat([d.update(bytes.subarray(0, bytes.length - 16)), d.final()]).toString("utf8");
+    };
+    if (decrypt(encryptionSalt.slice(encryptionSalt.indexOf(":", 3) + 1)) !== "pulumi") throw new Error("the passphrase does not open this stack");
+    return decrypt;
+}
+
+/** The node's rendered machine config from a saved plan: the ConfigurationApply's new input. */
+function renderedMachineConfig(plan: SavedPlan, decrypt: (ciphertext: string) => string): string {
+    const goal = Object.values(plan.resourcePlans).find(p => p.goal?.type === "talos:machine/configurationApply:ConfigurationApply")?.goal;
+    const value = goal?.inputDiff?.adds?.machineConfigurationInput ?? goal?.inputDiff?.updates?.machineConfigurationInput;
+    const plain: unknown =
+        typeof value === "object" && value !== null && "ciphertext" in value ? JSON.parse(decrypt((value as Encrypted).ciphertext)) : value;
+    // An unknown (the engine's sentinel UUID) or absent value means the preview could not render it.
+    if (typeof plain !== "string" || !plain.includes("\nmachine:")) throw new Error("the preview rendered no machine config for the node");
+    return plain;
+}
+
 /** Previews a proposal on a throwaway copy of the stack: same file, passphrase and state. */
 function previewProposal(stack: string, proposal: Proposal): { steps: Step[]; machineConfig: string } {
     const scratch = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", `adopt-${stack}-`));
@@ -109,11 +151,15 @@ function previewProposal(stack: string, proposal: Proposal): { steps: Step[]; ma
         scratchPulumi(["stack", "init", stack, "--secrets-provider", "passphrase"]);
         scratchPulumi(["stack", "import", "--stack", stack, "--file", state]);
         writeProposal(proposal, stack, project, env);
-        const out = scratchPulumi(["preview", "--stack", stack, "--json", "--show-secrets", "--policy-pack", path.join(root, "policy")]);
+        // The CLI masks secret inputs in the JSON preview even with --show-secrets (v3.274), and the
+        // rendered config is one; the saved plan holds it encrypted with the scratch stack's
+        // passphrase, which this process has.
+        const plan = path.join(scratch, "plan.json");
+        const out = scratchPulumi(["preview", "--stack", stack, "--json", "--save-plan", plan, "--policy-pack", path.join(root, "policy")]);
         const steps = (JSON.parse(out) as { steps?: Step[] }).steps ?? [];
-        const apply = steps.find(s => s.newState?.type === "talos:machine/configurationApply:ConfigurationApply");
-        const machineConfig = apply?.newState?.inputs?.machineConfigurationInput;
-        if (typeof machineConfig !== "string") throw new Error("the preview rendered no machine config for the node");
+        const salt = /^encryptionsalt: (\S+)$/m.exec(fs.readFileSync(configFile, "utf8"))?.[1];
+        if (salt === undefined) throw new Error(`the scratch copy of Pulumi.${stack}.yaml has no encryptionsalt`);
+        const machineConfig = renderedMachineConfig(JSON.parse(fs.readFileSync(plan, "utf8")) as SavedPlan, passphraseCrypter(salt));
         return { steps, machineConfig };
     } finally {
         fs.rmSync(scratch, { recursive: true, force: true });

@@ -10,6 +10,9 @@ const isTree = (v: unknown): v is Tree => typeof v === "object" && v !== null &&
 export const stackOwnedPaths: readonly string[] = [
     // The installer image is the stack's (its schematic and Talos version): a different one is an upgrade.
     "machine.install.image",
+    // A lone control plane must serve LoadBalancer traffic: the stack removes Talos's exclusion
+    // label there (components/talos/patches.ts); carrying it back would undo that.
+    "machine.nodeLabels.node.kubernetes.io/exclude-from-external-load-balancers",
 ];
 
 export interface CarriedPatch {

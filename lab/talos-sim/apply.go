@@ -129,6 +129,15 @@ func (s *Simulator) applyConfiguration(_ context.Context, req *machine.ApplyConf
 		return nil, err
 	}
 
+	// Talos's CRD controller follows the running config (controllers/kubeaccess/crd.go): a
+	// change that enables kubernetesTalosAPIAccess, which applies live, registers the talos.dev
+	// ServiceAccount type on a control plane that already runs (a node taken over without it).
+	if cfg.Machine().Features().KubernetesTalosAPIAccess().Enabled() {
+		if plan := s.cp.currentPlan(); plan != nil {
+			go s.cp.registerTalosCRDs(s.ctx, plan)
+		}
+	}
+
 	if outcome.reboot && s.opts.RebootWindow > 0 {
 		s.rebootUntil.Store(time.Now().Add(s.opts.RebootWindow).UnixNano())
 	}
