@@ -37,20 +37,8 @@ func (s *Simulator) upgrade(ctx context.Context, req *machine.UpgradeRequest) (*
 	cfg := s.node().config
 
 	if cfg.Machine().Type().IsControlPlane() && !req.GetForce() && !s.opts.SkipControlPlane {
-		client, err := newClusterEtcdClient(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("failed to create etcd client: %w", err)
-		}
-		defer client.Close() //nolint:errcheck
-
-		unlock, err := tryLockUpgradeMutex(ctx, client)
-		if err != nil {
-			return nil, fmt.Errorf("failed to acquire upgrade mutex: %w", err)
-		}
-		defer unlock()
-
-		if err = validateForUpgrade(ctx, client); err != nil {
-			return nil, fmt.Errorf("error validating etcd for upgrade: %w", err)
+		if err = checkUpgradeQuorum(ctx, cfg); err != nil {
+			return nil, err
 		}
 	}
 
@@ -85,6 +73,29 @@ func (s *Simulator) upgrade(ctx context.Context, req *machine.UpgradeRequest) (*
 		"preserve", req.GetPreserve(), "force", req.GetForce())
 
 	return &machine.UpgradeResponse{Messages: []*machine.Upgrade{{Ack: "Upgrade request received"}}}, nil
+}
+
+// checkUpgradeQuorum is Talos's check under the cluster's upgrade mutex. Talos releases the mutex
+// when its handler returns, with the upgrade sequence only starting in the background (etcd stops
+// later); here the reboot stops etcd at once, so the mutex is released before it starts.
+func checkUpgradeQuorum(ctx context.Context, cfg config.Provider) error {
+	client, err := newClusterEtcdClient(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("failed to create etcd client: %w", err)
+	}
+	defer client.Close() //nolint:errcheck
+
+	unlock, err := tryLockUpgradeMutex(ctx, client)
+	if err != nil {
+		return fmt.Errorf("failed to acquire upgrade mutex: %w", err)
+	}
+	defer unlock()
+
+	if err = validateForUpgrade(ctx, client); err != nil {
+		return fmt.Errorf("error validating etcd for upgrade: %w", err)
+	}
+
+	return nil
 }
 
 // reboot takes the node away for window: every RPC is Unavailable from now until the window has
