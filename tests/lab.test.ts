@@ -189,6 +189,47 @@ describe("a deployed lab @engine @lab", function () {
         assert.strictEqual(deploys("apps-of-apps", "apps", "Deployment", "argocd"), false, "the root app's project makes Applications only");
     });
 
+    it("has Pods for every Deployment, DaemonSet and StatefulSet of every release: Pod Security admits them all", async () => {
+        // The lab's API server enforces Pod Security `baseline` as Talos does and its controller
+        // manager creates the Pods (Pending: there is no scheduler). A namespace without the
+        // labels a privileged workload needs leaves its controller with FailedCreate events.
+        interface Obj {
+            metadata: { name: string; namespace: string; uid: string; ownerReferences?: { uid: string }[] };
+            spec?: { replicas?: number };
+        }
+        const list = async (url: string) => JSON.parse((await kubeGet(kubeconfig, url)).body).items as Obj[];
+        const missing = async () => {
+            const pods = await list("/api/v1/pods");
+            const replicaSets = await list("/apis/apps/v1/replicasets");
+            const owners = new Set(pods.flatMap(p => p.metadata.ownerReferences ?? []).map(o => o.uid));
+            const withPods = (uid: string) =>
+                owners.has(uid) || replicaSets.some(rs => rs.metadata.ownerReferences?.some(o => o.uid === uid) && owners.has(rs.metadata.uid));
+            const found: string[] = [];
+            let workloads = 0;
+            for (const kind of ["deployments", "daemonsets", "statefulsets"]) {
+                for (const w of await list(`/apis/apps/v1/${kind}`)) {
+                    if (w.spec?.replicas === 0) continue;
+                    workloads++;
+                    if (withPods(w.metadata.uid)) continue;
+                    const events = JSON.parse(
+                        (await kubeGet(kubeconfig, `/api/v1/namespaces/${w.metadata.namespace}/events?fieldSelector=reason%3DFailedCreate`)).body,
+                    ).items as { involvedObject: { name: string }; message: string }[];
+                    const why = events.filter(
+                        e => w.metadata.name.startsWith(e.involvedObject.name) || e.involvedObject.name.startsWith(w.metadata.name),
+                    );
+                    found.push(`${kind} ${w.metadata.namespace}/${w.metadata.name}: no Pod${why.length ? `: ${why[why.length - 1].message}` : ""}`);
+                }
+            }
+            return { found, workloads };
+        };
+        let last = await missing();
+        for (const deadline = Date.now() + 90_000; last.found.length > 0 && Date.now() < deadline; last = await missing()) {
+            await new Promise(r => setTimeout(r, 3000));
+        }
+        assert.ok(last.workloads >= 10, `only ${last.workloads} workloads: the releases did not install theirs`);
+        assert.deepStrictEqual(last.found, []);
+    });
+
     it("a second `npm run lab` changes nothing and opens no SSH session; preview expects no changes", () => {
         const ssh = sshSessions();
         const talos = talosCalls();

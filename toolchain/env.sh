@@ -25,6 +25,9 @@ export PULUMI_HOME="${PULUMI_HOME:-$HOMELAB_CACHE/pulumi-home}"
 # Our own tools the program and the npm scripts run (talos-ops), built by set-up.
 export HOMELAB_TOOLS_BIN="$HOMELAB_CACHE/bin/tools"
 export PATH="$HOMELAB_PULUMI_BIN:$HOMELAB_TOOLS_BIN:$HOMELAB_ROOT/node_modules/.bin:$PATH"
+# The lab runs system daemons and tools (sshd, zfs-fuse, zpool, useradd) from the sbin
+# directories, which a non-login or cleaned environment (cron, CI's env -i) leaves off PATH.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin:/sbin" ;; esac
 
 # Nothing may be fetched at run time: a missing plugin fails at once instead of trying the network.
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

@@ -1,6 +1,8 @@
 # shellcheck shell=bash disable=SC2034  # variables are for the scripts that source this file
 # Sourced by lab/nas/{start,stop,check}.sh: where the lab NAS keeps its state, and small helpers.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# sshd, zfs-fuse, zpool and useradd live in the sbin directories, off a non-login PATH.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin:/sbin" ;; esac
 LAB_DIR="${HOMELAB_LAB_DIR:-$ROOT/.lab}"
 LAB_DIR="$(mkdir -p "$LAB_DIR" && cd "$LAB_DIR" && pwd)" # absolute: it ends up in configs
 ADDR="${LAB_NAS_ADDRESS:-127.0.10.3}"
