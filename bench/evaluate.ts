@@ -15,12 +15,13 @@ export function scaledConfig(nodes: number, datasets: number): StackConfig {
     };
     if (nodes > 1) {
         const template = raw.cluster.nodes[0];
-        raw.cluster.vip = "127.0.30.9";
-        raw.cluster.endpoint = "https://127.0.30.9:6443";
+        // The lab's /24, so its MetalLB range stays on the nodes' segment.
+        raw.cluster.vip = "127.0.10.9";
+        raw.cluster.endpoint = "https://127.0.10.9:6443";
         raw.cluster.nodes = Array.from({ length: nodes }, (_, i) => ({
             ...template,
             name: `bench-n${i}`,
-            address: `127.0.30.${10 + i}`,
+            address: `127.0.10.${10 + i}`,
             role: i < 3 ? "controlplane" : "worker",
         }));
     }

@@ -625,20 +625,22 @@ export function crossKeyProblems(s: StackSettings): string[] {
     // MetalLB's L2 mode announces addresses on the nodes' own segment: one outside it is never reached.
     const subnetText = s.network.subnet ?? slash24Of(s.cluster.nodes[0].address);
     const subnetKey =
-        s.network.subnet === undefined ? `the first node's /24 ${subnetText} (set ${ns}:network.subnet if it differs)` : `subnet ${subnetText}`;
+        s.network.subnet === undefined
+            ? `first node's /24 ${subnetText} (set ${ns}:network.subnet if the nodes' subnet differs)`
+            : `nodes' subnet ${subnetText}`;
     const subnet = parseIPv4Cidr(subnetText);
     ranges.forEach(r => {
         if (!(rangeContains(subnet, r.range.start) && rangeContains(subnet, r.range.end))) {
-            problems.push(`${ns}:network.metallbAddresses[${r.index}]: range "${r.text}" is outside the nodes' ${subnetKey}`);
+            problems.push(`${ns}:network.metallbAddresses[${r.index}]: range "${r.text}" is outside the ${subnetKey}`);
         }
     });
     s.cluster.nodes.forEach((node, i) => {
         if (!rangeContains(subnet, parseIPv4(node.address)!)) {
-            problems.push(`${ns}:cluster.nodes[${i}].address: ${node.address} is outside the nodes' ${subnetKey}`);
+            problems.push(`${ns}:cluster.nodes[${i}].address: ${node.address} is outside the ${subnetKey}`);
         }
     });
     if (s.cluster.vip !== undefined && !rangeContains(subnet, parseIPv4(s.cluster.vip)!)) {
-        problems.push(`${ns}:cluster.vip: ${s.cluster.vip} is outside the nodes' ${subnetKey}`);
+        problems.push(`${ns}:cluster.vip: ${s.cluster.vip} is outside the ${subnetKey}`);
     }
     if (s.cluster.vip !== undefined && inPool(s.cluster.vip)) {
         problems.push(`${ns}:cluster.vip: ${s.cluster.vip} is inside the MetalLB range ${inPool(s.cluster.vip)!.text}`);

@@ -320,8 +320,8 @@ describe("stack configuration", () => {
             c => {
                 c.network.metallbAddresses = ["127.0.10.100-127.0.10.110", "127.0.11.1-127.0.11.5"];
             },
-            "homelab:network.metallbAddresses[1]: range \"127.0.11.1-127.0.11.5\" is outside the nodes' the first node's /24 127.0.10.0/24 " +
-                "(set homelab:network.subnet if it differs) (Pulumi.lab.yaml)",
+            'homelab:network.metallbAddresses[1]: range "127.0.11.1-127.0.11.5" is outside the first node\'s /24 127.0.10.0/24 ' +
+                "(set homelab:network.subnet if the nodes' subnet differs) (Pulumi.lab.yaml)",
         ],
         [
             "a MetalLB range that leaves the configured subnet",
